@@ -1,0 +1,126 @@
+"""Every error DataWorkflow raises on purpose.
+
+Interfaces map the families (``InvalidInput``, ``NotFound``, ``AlreadyExists``,
+``Conflict``, ``IntegrityError``) to their own outputs: HTTP status codes in the web
+layer, a one-line message and exit status in the CLI. No HTTP codes live here. Every
+message is safe to show to a user: it names what was asked for, never internals.
+"""
+
+from __future__ import annotations
+
+
+class DataWorkflowError(Exception):
+    """Base of every error raised on purpose; the message is safe to show a user."""
+
+
+class InvalidInput(DataWorkflowError):
+    """A name, path, ref, id, setting or field is malformed."""
+
+
+class InvalidName(InvalidInput):
+    """An entry name, path or ref name breaks the naming rules."""
+
+
+class InvalidObjectId(InvalidInput):
+    """Text that should be a SHA-256 object id is not one."""
+
+    def __init__(self, text: str) -> None:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        super().__init__(f"invalid object id {shown!r}: expected 64 lowercase hex characters")
+        self.text = text
+
+
+class InvalidRevision(InvalidInput):
+    """A revision expression cannot be parsed."""
+
+
+class InvalidSetting(InvalidInput):
+    """A configuration value is malformed."""
+
+
+class NotFound(DataWorkflowError):
+    """The thing named does not exist (or the caller may not see it)."""
+
+
+class RepositoryNotFound(NotFound):
+    """No repository has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"repository {name!r} not found")
+        self.name = name
+
+
+class RefNotFound(NotFound):
+    """No branch or tag has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"ref {name!r} not found")
+        self.name = name
+
+
+class RevisionNotFound(NotFound):
+    """A revision does not resolve to a commit."""
+
+
+class ObjectNotFound(NotFound):
+    """No blob, tree or commit has this id (in this repository or storage)."""
+
+    def __init__(self, object_id: str, kind: str = "object") -> None:
+        super().__init__(f"{kind} {object_id} not found")
+        self.object_id = object_id
+        self.kind = kind
+
+
+class PathNotFound(NotFound):
+    """A path does not exist in a tree."""
+
+    def __init__(self, path: str, revision: str | None = None) -> None:
+        where = f" at {revision}" if revision else ""
+        super().__init__(f"path {path!r} not found{where}")
+        self.path = path
+        self.revision = revision
+
+
+class AlreadyExists(DataWorkflowError):
+    """Something with this name exists already."""
+
+
+class Conflict(DataWorkflowError):
+    """The request was valid but lost a race or clashes with history."""
+
+
+class RefConflict(Conflict):
+    """A compare-and-swap on a ref failed: someone else moved it first."""
+
+    def __init__(self, name: str, expected: str | None, actual: str | None = None) -> None:
+        super().__init__(
+            f"ref {name} has moved since it was read (expected {expected or 'no ref'})"
+        )
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+
+
+class NotAFile(Conflict):
+    """A path names a folder where a file is needed, or the other way round."""
+
+
+class IntegrityError(DataWorkflowError):
+    """Stored data does not match what the metadata says about it."""
+
+
+class ChecksumMismatch(IntegrityError):
+    """Bytes read back do not hash to the id they were stored under."""
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(f"checksum mismatch: expected {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
+class StorageError(DataWorkflowError):
+    """Object storage cannot be reached or refused an operation."""
+
+
+class DatabaseError(DataWorkflowError):
+    """The metadata database cannot be reached or refused an operation."""

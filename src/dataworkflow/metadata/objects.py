@@ -1,0 +1,175 @@
+"""Queries on blobs, trees and their entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dataworkflow.core.ids import ObjectId
+from dataworkflow.core.objects import Tree, TreeEntry
+from dataworkflow.metadata._sql import chunked, insert_ignoring_duplicates
+from dataworkflow.metadata.convert import entry_from_row, entry_to_values
+from dataworkflow.metadata.tables import BlobRow, TreeEntryRow, TreeRow
+
+
+def existing_blob_ids(session: Session, repository_id: int, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` this repository has as blobs."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for part in chunked(wanted):
+        found.update(
+            session.scalars(
+                select(BlobRow.id).where(
+                    BlobRow.repository_id == repository_id, BlobRow.id.in_(part)
+                )
+            )
+        )
+    return found
+
+
+def existing_tree_ids(session: Session, repository_id: int, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` this repository has as trees."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for part in chunked(wanted):
+        found.update(
+            session.scalars(
+                select(TreeRow.id).where(
+                    TreeRow.repository_id == repository_id, TreeRow.id.in_(part)
+                )
+            )
+        )
+    return found
+
+
+def blob_size(session: Session, repository_id: int, blob_id: str) -> int | None:
+    """The size of a blob this repository has, or None."""
+    return session.scalar(
+        select(BlobRow.size).where(BlobRow.repository_id == repository_id, BlobRow.id == blob_id)
+    )
+
+
+def blob_sizes(session: Session, repository_id: int, ids: Iterable[str]) -> dict[str, int]:
+    """Sizes of the given blobs, for those this repository has."""
+    wanted = sorted(set(ids))
+    sizes: dict[str, int] = {}
+    for part in chunked(wanted):
+        rows = session.execute(
+            select(BlobRow.id, BlobRow.size).where(
+                BlobRow.repository_id == repository_id, BlobRow.id.in_(part)
+            )
+        )
+        sizes.update((blob_id, size) for blob_id, size in rows)
+    return sizes
+
+
+def insert_blobs(session: Session, repository_id: int, blobs: Iterable[tuple[str, int]]) -> None:
+    """Record blobs (id, size) as known to the repository; existing ones are kept."""
+    insert_ignoring_duplicates(
+        session,
+        BlobRow.__table__,  # type: ignore[arg-type]
+        ({"repository_id": repository_id, "id": bid, "size": size} for bid, size in blobs),
+    )
+
+
+def insert_trees(session: Session, repository_id: int, trees: Sequence[Tree]) -> None:
+    """Insert trees and their entries in batches, skipping trees that exist already.
+
+    The caller must have checked that every entry points at an object the repository has.
+    """
+    by_id = {tree.id: tree for tree in trees}
+    new_ids = set(by_id) - existing_tree_ids(session, repository_id, by_id)
+    if not new_ids:
+        return
+    new_trees = [by_id[tree_id] for tree_id in sorted(new_ids)]
+    insert_ignoring_duplicates(
+        session,
+        TreeRow.__table__,  # type: ignore[arg-type]
+        (
+            {"repository_id": repository_id, "id": tree.id, "entry_count": len(tree.entries)}
+            for tree in new_trees
+        ),
+    )
+    insert_ignoring_duplicates(
+        session,
+        TreeEntryRow.__table__,  # type: ignore[arg-type]
+        (
+            entry_to_values(repository_id, tree.id, entry)
+            for tree in new_trees
+            for entry in tree.entries
+        ),
+    )
+
+
+def get_tree(session: Session, repository_id: int, tree_id: str) -> Tree | None:
+    """A whole tree, or None if the repository does not have it."""
+    if tree_id not in existing_tree_ids(session, repository_id, [tree_id]):
+        return None
+    rows = session.scalars(
+        select(TreeEntryRow).where(
+            TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id == tree_id
+        )
+    )
+    return Tree(entry_from_row(row) for row in rows)
+
+
+def get_entry(session: Session, repository_id: int, tree_id: str, name: str) -> TreeEntry | None:
+    """One entry of a tree by name, or None."""
+    row = session.get(TreeEntryRow, (repository_id, tree_id, name))
+    return entry_from_row(row) if row is not None else None
+
+
+def list_entries(
+    session: Session,
+    repository_id: int,
+    tree_id: str,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[TreeEntry]:
+    """Entries of a tree by name (UTF-8 byte order), keyset-paginated after ``after``."""
+    query = select(TreeEntryRow).where(
+        TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id == tree_id
+    )
+    if after is not None:
+        query = query.where(TreeEntryRow.name > after)
+    query = query.order_by(TreeEntryRow.name)
+    if limit is not None:
+        query = query.limit(limit)
+    return [entry_from_row(row) for row in session.scalars(query)]
+
+
+def get_trees(session: Session, repository_id: int, tree_ids: Iterable[str]) -> dict[str, Tree]:
+    """Several whole trees at once (one query per 500 ids), keyed by id."""
+    wanted = sorted(set(tree_ids))
+    entries: dict[str, list[TreeEntry]] = {tree_id: [] for tree_id in wanted}
+    for part in chunked(wanted):
+        rows = session.scalars(
+            select(TreeEntryRow).where(
+                TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id.in_(part)
+            )
+        )
+        for row in rows:
+            entries[row.tree_id].append(entry_from_row(row))
+    present = existing_tree_ids(session, repository_id, wanted)
+    return {tree_id: Tree(entries[tree_id]) for tree_id in wanted if tree_id in present}
+
+
+def object_ids_exist(
+    session: Session, repository_id: int, entries: Iterable[TreeEntry]
+) -> list[TreeEntry]:
+    """The entries that point at objects the repository does not have."""
+    entry_list = list(entries)
+    blobs = existing_blob_ids(
+        session, repository_id, (e.id for e in entry_list if e.kind == "blob")
+    )
+    trees = existing_tree_ids(
+        session, repository_id, (e.id for e in entry_list if e.kind == "tree")
+    )
+    return [e for e in entry_list if e.id not in (blobs if e.kind == "blob" else trees)]
+
+
+def as_object_id(text: str) -> ObjectId:
+    """Trusted conversion of an id read from the database."""
+    return ObjectId(text)

@@ -1,0 +1,70 @@
+"""Queries on the repositories table."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dataworkflow.errors import AlreadyExists, RepositoryNotFound
+from dataworkflow.metadata.tables import (
+    BlobRow,
+    CommitMetadataRow,
+    CommitParentRow,
+    CommitRow,
+    RefRow,
+    RepositoryRow,
+    TreeEntryRow,
+    TreeRow,
+)
+
+
+def insert_repository(
+    session: Session, name: str, description: str, default_branch: str, private: bool
+) -> RepositoryRow:
+    """Add a repository row.
+
+    Raises:
+        AlreadyExists: if the name is taken.
+    """
+    row = RepositoryRow(
+        name=name, description=description, default_branch=default_branch, private=private
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise AlreadyExists(f"repository {name!r} already exists") from None
+    return row
+
+
+def get_repository_row(session: Session, name: str) -> RepositoryRow:
+    """The repository called ``name``.
+
+    Raises:
+        RepositoryNotFound: if there is none.
+    """
+    row = session.scalar(select(RepositoryRow).where(RepositoryRow.name == name))
+    if row is None:
+        raise RepositoryNotFound(name)
+    return row
+
+
+def list_repository_rows(session: Session) -> list[RepositoryRow]:
+    """Every repository, by name."""
+    return list(session.scalars(select(RepositoryRow).order_by(RepositoryRow.name)))
+
+
+def delete_repository_rows(session: Session, repository_id: int) -> None:
+    """Delete a repository and every metadata row it owns, children first."""
+    for table in (
+        RefRow,
+        CommitMetadataRow,
+        CommitParentRow,
+        CommitRow,
+        TreeEntryRow,
+        TreeRow,
+        BlobRow,
+    ):
+        session.execute(delete(table).where(table.repository_id == repository_id))
+    session.execute(delete(RepositoryRow).where(RepositoryRow.id == repository_id))

@@ -1,0 +1,194 @@
+"""Typed SQLAlchemy models of repositories, blobs, trees, commits and refs.
+
+Every object table is keyed by ``(repository_id, id)``: storage deduplicates bytes
+across repositories, but a repository only "has" an object once one of its own rows
+says so. That is what keeps one repository from reading another's content by id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Entry names sort by their UTF-8 bytes everywhere; PostgreSQL needs the "C" collation
+# for that, SQLite's default BINARY collation already does it.
+NameText = Text().with_variant(Text(collation="C"), "postgresql")
+ObjectIdColumn = String(64)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; named constraints keep migrations identical on both databases."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class RepositoryRow(Base):
+    """A versioned dataset: its own refs, commits, trees and blobs."""
+
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    default_branch: Mapped[str] = mapped_column(String(255), default="main")
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _repository_fk() -> ForeignKey:
+    return ForeignKey("repositories.id", ondelete="CASCADE")
+
+
+class BlobRow(Base):
+    """A file's content known to a repository; the bytes live in object storage."""
+
+    __tablename__ = "blobs"
+
+    repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
+    id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class TreeRow(Base):
+    """A folder snapshot; its entries are rows of ``tree_entries``."""
+
+    __tablename__ = "trees"
+
+    repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
+    id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
+    entry_count: Mapped[int] = mapped_column(Integer)
+
+
+class TreeEntryRow(Base):
+    """One named child of a tree: a blob or a subtree."""
+
+    __tablename__ = "tree_entries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["repository_id", "tree_id"],
+            ["trees.repository_id", "trees.id"],
+            ondelete="CASCADE",
+            name="fk_tree_entries_tree_id_trees",
+        ),
+    )
+
+    repository_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tree_id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
+    name: Mapped[str] = mapped_column(NameText, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(String(4))
+    object_id: Mapped[str] = mapped_column(ObjectIdColumn)
+
+
+class CommitRow(Base):
+    """A commit: a tree, its parents (``commit_parents``), who and when, and why."""
+
+    __tablename__ = "commits"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["repository_id", "tree_id"],
+            ["trees.repository_id", "trees.id"],
+            name="fk_commits_tree_id_trees",
+        ),
+    )
+
+    repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
+    id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
+    tree_id: Mapped[str] = mapped_column(ObjectIdColumn)
+    author_name: Mapped[str] = mapped_column(Text)
+    author_email: Mapped[str] = mapped_column(Text)
+    author_time: Mapped[int] = mapped_column(BigInteger)
+    author_offset: Mapped[int] = mapped_column(Integer)
+    committer_name: Mapped[str] = mapped_column(Text)
+    committer_email: Mapped[str] = mapped_column(Text)
+    committer_time: Mapped[int] = mapped_column(BigInteger)
+    committer_offset: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer)
+    """1 for a root commit, else 1 + the largest parent generation: a topological order."""
+
+
+class CommitParentRow(Base):
+    """The ordered parents of a commit."""
+
+    __tablename__ = "commit_parents"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["repository_id", "commit_id"],
+            ["commits.repository_id", "commits.id"],
+            ondelete="CASCADE",
+            name="fk_commit_parents_commit_id_commits",
+        ),
+        ForeignKeyConstraint(
+            ["repository_id", "parent_id"],
+            ["commits.repository_id", "commits.id"],
+            name="fk_commit_parents_parent_id_commits",
+        ),
+        Index("ix_commit_parents_parent", "repository_id", "parent_id"),
+    )
+
+    repository_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commit_id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[str] = mapped_column(ObjectIdColumn)
+
+
+class CommitMetadataRow(Base):
+    """Key/value provenance of a commit (``source``, ``pipeline run``...)."""
+
+    __tablename__ = "commit_metadata"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["repository_id", "commit_id"],
+            ["commits.repository_id", "commits.id"],
+            ondelete="CASCADE",
+            name="fk_commit_metadata_commit_id_commits",
+        ),
+    )
+
+    repository_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commit_id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
+    key: Mapped[str] = mapped_column(NameText, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RefRow(Base):
+    """A branch or tag: a full ref name pointing at a commit."""
+
+    __tablename__ = "refs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["repository_id", "commit_id"],
+            ["commits.repository_id", "commits.id"],
+            name="fk_refs_commit_id_commits",
+        ),
+    )
+
+    repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
+    name: Mapped[str] = mapped_column(NameText, primary_key=True)
+    commit_id: Mapped[str] = mapped_column(ObjectIdColumn)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

@@ -1,0 +1,92 @@
+"""Repositories of an installation: create, list, show, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dataworkflow.core.names import check_ref_format, validate_repository_name
+from dataworkflow.errors import InvalidInput
+from dataworkflow.metadata.engine import Database
+from dataworkflow.metadata.repositories import (
+    delete_repository_rows,
+    get_repository_row,
+    insert_repository,
+    list_repository_rows,
+)
+from dataworkflow.metadata.tables import RepositoryRow
+
+DEFAULT_BRANCH = "main"
+MAX_DESCRIPTION = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryInfo:
+    """What an installation knows about one repository."""
+
+    id: int
+    name: str
+    description: str
+    default_branch: str
+    private: bool
+    created_at: datetime | None
+
+
+def _info(row: RepositoryRow) -> RepositoryInfo:
+    return RepositoryInfo(
+        row.id, row.name, row.description, row.default_branch, row.private, row.created_at
+    )
+
+
+def create_repository(
+    db: Database,
+    name: str,
+    *,
+    description: str = "",
+    default_branch: str = DEFAULT_BRANCH,
+    private: bool = False,
+) -> RepositoryInfo:
+    """Create an empty repository; its default branch appears with the first commit.
+
+    Raises:
+        InvalidName: for a bad repository or branch name.
+        InvalidInput: for an over-long description.
+        AlreadyExists: if the name is taken.
+    """
+    validate_repository_name(name)
+    check_ref_format(default_branch)
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
+    with db.transaction() as session:
+        row = insert_repository(session, name, description, default_branch, private)
+        session.flush()
+        return _info(row)
+
+
+def get_repository_info(db: Database, name: str) -> RepositoryInfo:
+    """The repository called ``name``.
+
+    Raises:
+        RepositoryNotFound: if there is none.
+    """
+    with db.reading() as session:
+        return _info(get_repository_row(session, name))
+
+
+def list_repositories(db: Database) -> list[RepositoryInfo]:
+    """Every repository of the installation, by name."""
+    with db.reading() as session:
+        return [_info(row) for row in list_repository_rows(session)]
+
+
+def delete_repository(db: Database, name: str) -> None:
+    """Delete a repository's metadata; its bytes become garbage for ``dw gc``.
+
+    Bytes are shared across repositories by content, so they cannot be deleted here.
+
+    Raises:
+        RepositoryNotFound: if there is none.
+    """
+    with db.transaction() as session:
+        row = get_repository_row(session, name)
+        delete_repository_rows(session, row.id)

@@ -1,0 +1,872 @@
+"""``Repository(db, storage)``: the Python API every interface calls.
+
+Writes follow one rule (DESIGN "Storage"): bytes are stored, durably, before any
+metadata row refers to them; the metadata of a commit (blobs, trees, commit, ref move)
+is then written in one transaction ending in a compare-and-swap of the ref. A failure
+at any point leaves the branch as it was and at most unreferenced bytes behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from dataworkflow.core.ids import ObjectId, parse_object_id
+from dataworkflow.core.names import (
+    BRANCH_PREFIX,
+    TAG_PREFIX,
+    branch_ref,
+    check_ref_format,
+    split_path,
+    tag_ref,
+)
+from dataworkflow.core.objects import EMPTY_TREE_ID, Commit, FileMode, Signature, Tree, TreeEntry
+from dataworkflow.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotAFile,
+    ObjectNotFound,
+    PathNotFound,
+    RefConflict,
+    RefNotFound,
+    RepositoryNotFound,
+)
+from dataworkflow.metadata import commits as commit_queries
+from dataworkflow.metadata import objects as object_queries
+from dataworkflow.metadata import refs as ref_queries
+from dataworkflow.metadata.engine import Database
+from dataworkflow.metadata.repositories import get_repository_row, insert_repository
+from dataworkflow.services.changes import (
+    Change,
+    Delete,
+    Put,
+    PutBlob,
+    apply_edits,
+    check_source,
+    file_mode,
+    parse_change_paths,
+)
+from dataworkflow.services.folder import (
+    IgnoreRule,
+    LocalFile,
+    StatCache,
+    build_trees,
+    hash_files,
+    iter_unique,
+    scan_folder,
+)
+from dataworkflow.services.installation import DEFAULT_BRANCH
+from dataworkflow.services.resolve import resolve_revision
+from dataworkflow.storage.base import ObjectStorage
+
+DEFAULT_REPOSITORY = "default"
+DEFAULT_AUTHOR = ("DataWorkflow", "dataworkflow@localhost")
+STORE_WORKERS = 8
+
+
+class _Unset:
+    """Marker for "argument not given" where None is a meaningful value."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What a commit operation did."""
+
+    commit_id: ObjectId | None
+    """The new commit, or the unchanged head when nothing changed."""
+    tree_id: ObjectId
+    created: bool
+    """False when the tree was unchanged and no commit was made."""
+    parent_id: ObjectId | None
+    files_stored: int = 0
+    bytes_stored: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListedEntry:
+    """An entry of a listing, with its path below the root and its size (files)."""
+
+    path: str
+    entry: TreeEntry
+    size: int | None
+
+    @property
+    def name(self) -> str:
+        """The last component of the path."""
+        return self.entry.name
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One commit of a history listing."""
+
+    id: ObjectId
+    commit: Commit
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """A page of history; pass ``next_cursor`` back to get the next page."""
+
+    commits: list[LogEntry]
+    next_cursor: str | None
+
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``(phase, files, bytes)`` reported as work advances: phases ``hash`` and ``store``."""
+
+
+def _signature(name: str | None, email: str | None, when: datetime | int | None) -> Signature:
+    name = name if name is not None else DEFAULT_AUTHOR[0]
+    email = email if email is not None else DEFAULT_AUTHOR[1]
+    if when is None:
+        return Signature.now(name, email)
+    if isinstance(when, datetime):
+        return Signature.from_datetime(name, email, when)
+    return Signature(name, email, int(when), 0)
+
+
+class Repository:
+    """One repository of an installation: its objects, history and refs.
+
+    ``Repository(db, storage)`` opens the repository called ``default``, creating it on
+    first use (the seed's two-argument form); ``Repository(db, storage, "name")`` opens
+    an existing one.
+    """
+
+    def __init__(
+        self, db: Database, storage: ObjectStorage, name: str = DEFAULT_REPOSITORY
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.name = name
+        with db.transaction() as session:
+            try:
+                row = get_repository_row(session, name)
+            except RepositoryNotFound:
+                if name != DEFAULT_REPOSITORY:
+                    raise
+                row = insert_repository(session, name, "", DEFAULT_BRANCH, False)
+                session.flush()
+            self.id = row.id
+            self.default_branch = row.default_branch
+
+    # --- low-level objects (the seed's API) -------------------------------------------
+
+    def create_blob(self, content: bytes | BinaryIO) -> ObjectId:
+        """Store a file's content and return its id (the SHA-256 of the bytes).
+
+        Raises:
+            InvalidInput: if ``content`` is neither bytes nor a binary stream.
+        """
+        check_source(content)
+        if isinstance(content, (bytes, bytearray, memoryview)):
+            stored = self.storage.put_bytes(bytes(content))
+        elif isinstance(content, os.PathLike):
+            stored = self.storage.put_file(os.fspath(content))
+        else:
+            stored = self.storage.put_stream(content)
+        with self.db.transaction() as session:
+            object_queries.insert_blobs(session, self.id, [(stored.id, stored.size)])
+        return stored.id
+
+    def create_tree(self, entries: Iterable[Mapping[str, Any] | TreeEntry]) -> ObjectId:
+        """Create a tree from entries given as ``{'name', 'type', 'hash', 'mode'}`` dicts.
+
+        ``mode`` defaults from ``type``; every entry must point at a blob or tree the
+        repository already has.
+
+        Raises:
+            InvalidName: for bad or duplicate names.
+            InvalidInput: for a malformed entry.
+            ObjectNotFound: if an entry points at a missing object.
+        """
+        tree = Tree(_tree_entry(item) for item in entries)
+        with self.db.transaction() as session:
+            missing = object_queries.object_ids_exist(session, self.id, tree.entries)
+            if missing:
+                first = missing[0]
+                raise ObjectNotFound(first.id, kind=first.kind)
+            object_queries.insert_trees(session, self.id, [tree])
+        return tree.id
+
+    def create_commit(
+        self,
+        tree_hash: str,
+        message: str,
+        author: str | None = None,
+        author_email: str | None = None,
+        parent_hash: str | None = None,
+        *,
+        parent_hashes: Sequence[str] | None = None,
+        committer: str | None = None,
+        committer_email: str | None = None,
+        authored_at: datetime | int | None = None,
+        committed_at: datetime | int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectId:
+        """Create a commit of a tree (no ref moves; see ``create_or_update_ref``).
+
+        Raises:
+            InvalidInput: for malformed ids, names or metadata.
+            ObjectNotFound: if the tree or a parent is not in the repository.
+        """
+        if parent_hash is not None and parent_hashes is not None:
+            raise InvalidInput("give parent_hash or parent_hashes, not both")
+        parents = [parent_hash] if parent_hash is not None else list(parent_hashes or [])
+        author_sig = _signature(author, author_email, authored_at)
+        committer_sig = _signature(
+            committer if committer is not None else author_sig.name,
+            committer_email if committer_email is not None else author_sig.email,
+            committed_at if committed_at is not None else authored_at,
+        )
+        commit = Commit(
+            tree=parse_object_id(tree_hash),
+            parents=tuple(parse_object_id(p) for p in parents),
+            author=author_sig,
+            committer=committer_sig,
+            message=message,
+            metadata=tuple((metadata or {}).items()),
+        )
+        with self.db.transaction() as session:
+            self._insert_commit(session, commit)
+        return commit.id
+
+    def create_or_update_ref(
+        self,
+        name: str,
+        commit_hash: str,
+        *,
+        expected: str | None = UNSET,
+        force: bool = False,
+    ) -> None:
+        """Point a branch (or a full ref name) at a commit, atomically.
+
+        ``expected`` is the commit the ref must point at now (None: it must not exist);
+        when omitted, the current value is read and used, so a concurrent move still
+        fails instead of being overwritten. Tags do not move unless ``force``.
+
+        Raises:
+            InvalidName: for a bad ref name.
+            ObjectNotFound: if the commit is not in the repository.
+            RefConflict: if the ref moved since ``expected`` (or was read).
+            AlreadyExists: if a tag exists and ``force`` is false.
+        """
+        ref = _full_ref_name(name)
+        target = parse_object_id(commit_hash)
+        with self.db.transaction() as session:
+            if commit_queries.get_commit(session, self.id, target) is None:
+                raise ObjectNotFound(target, kind="commit")
+            current = ref_queries.get_ref(session, self.id, ref)
+            if ref.startswith(TAG_PREFIX) and current is not None and not force:
+                if current == target:
+                    return
+                raise AlreadyExists(f"tag {ref.removeprefix(TAG_PREFIX)!r} already exists")
+            old = current if expected is UNSET else expected
+            if old is not None:
+                old = parse_object_id(old)
+            if old is not None and old == target and current == target:
+                return
+            ref_queries.compare_and_swap_ref(session, self.id, ref, old, target)
+
+    # --- high-level writes ------------------------------------------------------------
+
+    def commit(
+        self,
+        branch: str,
+        changes: Sequence[Change],
+        message: str,
+        *,
+        author: str | None = None,
+        author_email: str | None = None,
+        authored_at: datetime | int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        expected_head: str | None = UNSET,
+        allow_empty: bool = False,
+    ) -> CommitResult:
+        """Apply puts and deletes to a branch as one commit.
+
+        The branch is created if it does not exist. With ``expected_head`` the commit
+        lands only if the branch still points there (None: the branch must not exist);
+        without it, a concurrent commit is retried on top of the new head.
+
+        Raises:
+            InvalidInput, InvalidName: for bad paths or sources.
+            PathNotFound: a delete names a missing path.
+            NotAFile: a path crosses a file as if it were a folder.
+            ObjectNotFound: a PutBlob names a blob the repository lacks.
+            RefConflict: the branch moved away from ``expected_head``.
+        """
+        ref = branch_ref(branch)
+        parsed = parse_change_paths(list(changes))
+        for _, change in parsed:
+            if isinstance(change, Put):
+                check_source(change.source)
+        stored = self._store_sources([c for _, c in parsed if isinstance(c, Put)])
+        edits: dict[tuple[str, ...], TreeEntry | None] = {}
+        new_blobs: list[tuple[str, int]] = []
+        blob_refs: list[str] = []
+        for parts, change in parsed:
+            if isinstance(change, Delete):
+                edits[parts] = None
+            elif isinstance(change, PutBlob):
+                blob_refs.append(change.blob_id)
+                edits[parts] = TreeEntry(
+                    parts[-1], file_mode(change.executable), "blob", ObjectId(change.blob_id)
+                )
+            else:
+                object_id, size = stored[id(change)]
+                new_blobs.append((object_id, size))
+                edits[parts] = TreeEntry(parts[-1], file_mode(change.executable), "blob", object_id)
+
+        def build(session: Session, head_tree: Tree) -> tuple[Tree, list[Tree]]:
+            if blob_refs:
+                known = object_queries.existing_blob_ids(session, self.id, blob_refs)
+                for blob_id in blob_refs:
+                    if blob_id not in known:
+                        raise ObjectNotFound(blob_id, kind="blob")
+            object_queries.insert_blobs(session, self.id, new_blobs)
+            return apply_edits(lambda tid: self._load_tree(session, tid), head_tree, edits)
+
+        return self._commit_tree(
+            ref,
+            build,
+            message,
+            author=author,
+            author_email=author_email,
+            authored_at=authored_at,
+            metadata=metadata,
+            expected_head=expected_head,
+            allow_empty=allow_empty,
+            stats=(len(new_blobs), sum(size for _, size in new_blobs)),
+        )
+
+    def commit_folder(
+        self,
+        folder: str | os.PathLike[str],
+        branch: str,
+        message: str,
+        *,
+        path: str = "",
+        author: str | None = None,
+        author_email: str | None = None,
+        authored_at: datetime | int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        expected_head: str | None = UNSET,
+        ignore: IgnoreRule | None = None,
+        stat_cache: StatCache | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> CommitResult:
+        """Make ``path`` on ``branch`` (the root by default) mirror a local folder.
+
+        New and changed files are stored, files gone from the folder are deleted, and
+        nothing is committed when the result equals the branch's current tree.
+
+        Raises:
+            InvalidInput: if the folder cannot be read.
+            InvalidName: if a name in it cannot be stored, or ``path`` is bad.
+            NotAFile: if ``path`` crosses a file.
+            RefConflict: the branch moved away from ``expected_head``.
+        """
+        ref = branch_ref(branch)
+        target = split_path(path)
+        scan = scan_folder(Path(folder), ignore)
+        counters = {"files": 0, "bytes": 0}
+
+        def hashed(local: LocalFile) -> None:
+            counters["files"] += 1
+            counters["bytes"] += local.size
+            if progress:
+                progress("hash", counters["files"], counters["bytes"])
+
+        hash_files(scan.files, stat_cache, hashed)
+        subtree, trees = build_trees(scan.files)
+        with self.db.reading() as session:
+            known = object_queries.existing_blob_ids(
+                session, self.id, (f.id for f in scan.files if f.id is not None)
+            )
+        to_store = [f for f in iter_unique(scan.files) if f.id not in known]
+        self._store_local_files(to_store, progress)
+        new_blobs = [(f.id, f.size) for f in to_store if f.id is not None]
+
+        def build(session: Session, head_tree: Tree) -> tuple[Tree, list[Tree]]:
+            object_queries.insert_blobs(session, self.id, new_blobs)
+            object_queries.insert_trees(session, self.id, trees)
+            if not target:
+                return subtree, []
+            entry = TreeEntry(target[-1], FileMode.TREE, "tree", subtree.id)
+            return apply_edits(
+                lambda tid: self._load_tree(session, tid), head_tree, {target: entry}
+            )
+
+        return self._commit_tree(
+            ref,
+            build,
+            message,
+            author=author,
+            author_email=author_email,
+            authored_at=authored_at,
+            metadata=metadata,
+            expected_head=expected_head,
+            allow_empty=False,
+            stats=(len(new_blobs), sum(size for _, size in new_blobs)),
+        )
+
+    # --- refs -------------------------------------------------------------------------
+
+    def create_branch(self, name: str, from_rev: str | None = None) -> ObjectId:
+        """Create a branch at ``from_rev`` (default: the default branch's head).
+
+        Raises:
+            InvalidName: for a bad name.
+            AlreadyExists: if the branch exists.
+            RevisionNotFound: if ``from_rev`` names nothing.
+        """
+        ref = branch_ref(name)
+        with self.db.transaction() as session:
+            target = self._resolve(session, from_rev or self.default_branch)
+            try:
+                ref_queries.compare_and_swap_ref(session, self.id, ref, None, target)
+            except RefConflict:
+                raise AlreadyExists(f"branch {name!r} already exists") from None
+        return target
+
+    def delete_branch(self, name: str, expected: str | None = None) -> ObjectId:
+        """Delete a branch (only if it still points at ``expected``, when given).
+
+        Raises:
+            RefNotFound: if there is no such branch.
+            InvalidInput: to delete the default branch.
+            RefConflict: if it moved away from ``expected``.
+        """
+        ref = branch_ref(name)
+        if ref == BRANCH_PREFIX + self.default_branch:
+            raise InvalidInput(f"cannot delete the default branch {name!r}")
+        return self._delete_ref(ref, expected)
+
+    def list_branches(self) -> list[tuple[str, ObjectId]]:
+        """``(short name, commit id)`` of every branch, by name."""
+        with self.db.reading() as session:
+            return [
+                (name.removeprefix(BRANCH_PREFIX), target)
+                for name, target in ref_queries.list_refs(session, self.id, BRANCH_PREFIX)
+            ]
+
+    def create_tag(self, name: str, rev: str | None = None, *, force: bool = False) -> ObjectId:
+        """Tag a commit (default: the default branch's head). Tags move only with ``force``.
+
+        Raises:
+            InvalidName: for a bad name.
+            AlreadyExists: if the tag exists and ``force`` is false.
+            RevisionNotFound: if ``rev`` names nothing.
+        """
+        ref = tag_ref(name)
+        with self.db.transaction() as session:
+            target = self._resolve(session, rev or self.default_branch)
+            current = ref_queries.get_ref(session, self.id, ref)
+            if current is not None and not force:
+                raise AlreadyExists(f"tag {name!r} already exists")
+            if current != target:
+                ref_queries.compare_and_swap_ref(session, self.id, ref, current, target)
+        return target
+
+    def delete_tag(self, name: str) -> ObjectId:
+        """Delete a tag.
+
+        Raises:
+            RefNotFound: if there is no such tag.
+        """
+        return self._delete_ref(tag_ref(name), None)
+
+    def list_tags(self) -> list[tuple[str, ObjectId]]:
+        """``(short name, commit id)`` of every tag, by name."""
+        with self.db.reading() as session:
+            return [
+                (name.removeprefix(TAG_PREFIX), target)
+                for name, target in ref_queries.list_refs(session, self.id, TAG_PREFIX)
+            ]
+
+    def head(self, branch: str | None = None) -> ObjectId | None:
+        """The commit a branch points at, or None if it does not exist yet."""
+        ref = branch_ref(branch or self.default_branch)
+        with self.db.reading() as session:
+            return ref_queries.get_ref(session, self.id, ref)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def resolve(self, rev: str | None = None) -> ObjectId:
+        """The commit id a revision names (default: the default branch).
+
+        Raises:
+            InvalidRevision: if it is malformed or an ambiguous short id.
+            RevisionNotFound: if it names nothing.
+        """
+        with self.db.reading() as session:
+            return self._resolve(session, rev or self.default_branch)
+
+    def get_commit(self, rev: str | None = None) -> LogEntry:
+        """A commit by revision.
+
+        Raises:
+            InvalidRevision, RevisionNotFound: see ``resolve``.
+        """
+        with self.db.reading() as session:
+            commit_id = self._resolve(session, rev or self.default_branch)
+            stored = commit_queries.get_commit(session, self.id, commit_id)
+            assert stored is not None
+            return LogEntry(stored.id, stored.commit)
+
+    def stat(self, rev: str | None, path: str) -> ListedEntry:
+        """The entry at ``path`` in a revision (the root is a tree entry named ``""``).
+
+        Raises:
+            RevisionNotFound, PathNotFound: if either is missing.
+        """
+        with self.db.reading() as session:
+            return self._stat(session, rev, path)
+
+    def open_file(self, rev: str | None, path: str) -> BinaryIO:
+        """Stream the file at ``path`` in a revision; close it when done.
+
+        Raises:
+            RevisionNotFound, PathNotFound: if either is missing.
+            NotAFile: if the path is a folder.
+        """
+        listed = self.stat(rev, path)
+        if listed.entry.kind != "blob":
+            raise NotAFile(f"{listed.path!r} is a folder, not a file")
+        return self.storage.open(listed.entry.id)
+
+    def read_file(self, rev: str | None, path: str) -> bytes:
+        """The whole content of a file (use ``open_file`` for large files).
+
+        Raises:
+            RevisionNotFound, PathNotFound, NotAFile: see ``open_file``.
+        """
+        with self.open_file(rev, path) as stream:
+            return stream.read()
+
+    def read_blob(self, blob_id: str) -> BinaryIO:
+        """Stream a blob this repository has, by id.
+
+        Raises:
+            ObjectNotFound: if the repository does not have it.
+        """
+        object_id = parse_object_id(blob_id)
+        with self.db.reading() as session:
+            if object_queries.blob_size(session, self.id, object_id) is None:
+                raise ObjectNotFound(object_id, kind="blob")
+        return self.storage.open(object_id)
+
+    def list_tree(
+        self,
+        rev: str | None = None,
+        path: str = "",
+        *,
+        recursive: bool = False,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[ListedEntry]:
+        """Entries of the folder at ``path`` in a revision, by name.
+
+        Non-recursive listings are keyset-paginated: pass the last name seen as
+        ``after``. Recursive listings give every file and folder below ``path``.
+
+        Raises:
+            RevisionNotFound, PathNotFound: if either is missing.
+            NotAFile: if the path is a file.
+        """
+        with self.db.reading() as session:
+            folder = self._stat(session, rev, path)
+            if folder.entry.kind != "tree":
+                raise NotAFile(f"{folder.path!r} is a file, not a folder")
+            prefix = f"{folder.path}/" if folder.path else ""
+            if recursive:
+                listed = list(self._walk(session, folder.entry.id, prefix))
+                if after is not None:
+                    listed = [e for e in listed if e.path.encode() > (prefix + after).encode()]
+                return listed[:limit] if limit is not None else listed
+            entries = object_queries.list_entries(session, self.id, folder.entry.id, after, limit)
+            sizes = object_queries.blob_sizes(
+                session, self.id, (e.id for e in entries if e.kind == "blob")
+            )
+            return [ListedEntry(prefix + e.name, e, sizes.get(e.id)) for e in entries]
+
+    def walk(self, rev: str | None = None, path: str = "") -> Iterator[ListedEntry]:
+        """Every file and folder below ``path``, depth first, folders before their content.
+
+        Raises:
+            RevisionNotFound, PathNotFound, NotAFile: see ``list_tree``.
+        """
+        yield from self.list_tree(rev, path, recursive=True)
+
+    def log(
+        self,
+        rev: str | None = None,
+        *,
+        path: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """History from a revision, newest first, optionally only commits changing ``path``.
+
+        Commits come in topological order (by generation, then commit time). The cursor
+        is the frontier of the walk, so each page costs the same however deep it is.
+
+        Raises:
+            InvalidInput: for a bad limit or cursor.
+            RevisionNotFound: if ``rev`` names nothing.
+        """
+        from dataworkflow.services.history import walk_history
+
+        if limit < 1 or limit > 10_000:
+            raise InvalidInput("limit must be between 1 and 10000")
+        parts = split_path(path) if path else None
+        with self.db.reading() as session:
+            if cursor is not None:
+                start = _parse_cursor(cursor)
+            else:
+                start = [self._resolve(session, rev or self.default_branch)]
+            entries, frontier = walk_history(
+                session,
+                self.id,
+                start,
+                limit,
+                parts,
+                lambda tid, name: object_queries.get_entry(session, self.id, tid, name),
+            )
+        return LogPage(
+            [LogEntry(s.id, s.commit) for s in entries],
+            ".".join(frontier) if frontier else None,
+        )
+
+    # --- internals --------------------------------------------------------------------
+
+    def _resolve(self, session: Session, rev: str) -> ObjectId:
+        return resolve_revision(session, self.id, rev, self.default_branch)
+
+    def _load_tree(self, session: Session, tree_id: ObjectId) -> Tree:
+        tree = object_queries.get_tree(session, self.id, tree_id)
+        if tree is None:
+            raise ObjectNotFound(tree_id, kind="tree")
+        return tree
+
+    def _stat(self, session: Session, rev: str | None, path: str) -> ListedEntry:
+        commit_id = self._resolve(session, rev or self.default_branch)
+        stored = commit_queries.get_commit(session, self.id, commit_id)
+        assert stored is not None
+        parts = split_path(path)
+        entry = TreeEntry("", FileMode.TREE, "tree", stored.commit.tree)
+        for depth, name in enumerate(parts):
+            if entry.kind != "tree":
+                raise PathNotFound("/".join(parts), rev)
+            found = object_queries.get_entry(session, self.id, entry.id, name)
+            if found is None:
+                raise PathNotFound("/".join(parts[: depth + 1]), rev)
+            entry = found
+        size = (
+            object_queries.blob_size(session, self.id, entry.id) if entry.kind == "blob" else None
+        )
+        return ListedEntry("/".join(parts), entry, size)
+
+    def _walk(self, session: Session, tree_id: ObjectId, prefix: str) -> Iterator[ListedEntry]:
+        """Depth-first walk that loads each level's trees in one batch."""
+        tree = self._load_tree(session, tree_id)
+        sizes = object_queries.blob_sizes(
+            session, self.id, (e.id for e in tree.entries if e.kind == "blob")
+        )
+        for entry in tree.entries:
+            path = prefix + entry.name
+            yield ListedEntry(path, entry, sizes.get(entry.id))
+            if entry.kind == "tree":
+                yield from self._walk(session, entry.id, path + "/")
+
+    def _delete_ref(self, ref: str, expected: str | None) -> ObjectId:
+        with self.db.transaction() as session:
+            current = ref_queries.get_ref(session, self.id, ref)
+            if current is None:
+                raise RefNotFound(ref.removeprefix(BRANCH_PREFIX).removeprefix(TAG_PREFIX))
+            old = parse_object_id(expected) if expected is not None else current
+            ref_queries.delete_ref(session, self.id, ref, old)
+            return current
+
+    def _insert_commit(self, session: Session, commit: Commit) -> None:
+        if object_queries.get_tree(session, self.id, commit.tree) is None:
+            raise ObjectNotFound(commit.tree, kind="tree")
+        generations = commit_queries.commit_generations(session, self.id, commit.parents)
+        for parent in commit.parents:
+            if parent not in generations:
+                raise ObjectNotFound(parent, kind="commit")
+        generation = 1 + max(generations.values(), default=0)
+        commit_queries.insert_commit(session, self.id, commit, generation)
+
+    def _commit_tree(
+        self,
+        ref: str,
+        build: Callable[[Session, Tree], tuple[Tree, list[Tree]]],
+        message: str,
+        *,
+        author: str | None,
+        author_email: str | None,
+        authored_at: datetime | int | None,
+        metadata: Mapping[str, str] | None,
+        expected_head: str | None,
+        allow_empty: bool,
+        stats: tuple[int, int],
+        attempts: int = 5,
+    ) -> CommitResult:
+        """Build a tree on the branch head and commit it with a CAS of the ref.
+
+        Retries on a concurrent move only when the caller did not pin ``expected_head``.
+        """
+        if expected_head is not UNSET and expected_head is not None:
+            parse_object_id(expected_head)
+        author_sig = _signature(author, author_email, authored_at)
+        for attempt in range(attempts):
+            try:
+                with self.db.transaction() as session:
+                    head = ref_queries.get_ref(session, self.id, ref)
+                    if expected_head is not UNSET and head != expected_head:
+                        raise RefConflict(ref, expected=expected_head, actual=head)
+                    head_tree = Tree(())
+                    if head is not None:
+                        stored = commit_queries.get_commit(session, self.id, head)
+                        assert stored is not None
+                        head_tree = self._load_tree(session, stored.commit.tree)
+                    new_root, trees = build(session, head_tree)
+                    if head is not None and new_root.id == head_tree.id and not allow_empty:
+                        return CommitResult(head, new_root.id, False, head)
+                    object_queries.insert_trees(session, self.id, [*trees, new_root])
+                    commit = Commit(
+                        tree=new_root.id,
+                        parents=(head,) if head is not None else (),
+                        author=author_sig,
+                        committer=author_sig,
+                        message=message,
+                        metadata=tuple((metadata or {}).items()),
+                    )
+                    self._insert_commit(session, commit)
+                    ref_queries.compare_and_swap_ref(session, self.id, ref, head, commit.id)
+                    return CommitResult(commit.id, new_root.id, True, head, *stats)
+            except RefConflict:
+                if expected_head is not UNSET or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store_sources(self, puts: list[Put]) -> dict[int, tuple[ObjectId, int]]:
+        """Store every put's bytes before any metadata is written."""
+        stored: dict[int, tuple[ObjectId, int]] = {}
+        for put in puts:
+            source = put.source
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                result = self.storage.put_bytes(bytes(source))
+            elif isinstance(source, os.PathLike):
+                try:
+                    result = self.storage.put_file(os.fspath(source))
+                except FileNotFoundError:
+                    raise InvalidInput(f"no such file {os.fspath(source)!r}") from None
+                except IsADirectoryError:
+                    raise InvalidInput(f"{os.fspath(source)!r} is a folder") from None
+                except PermissionError:
+                    raise InvalidInput(f"permission denied reading {os.fspath(source)!r}") from None
+            else:
+                result = self.storage.put_stream(source)
+            stored[id(put)] = (result.id, result.size)
+        return stored
+
+    def _store_local_files(self, files: list[LocalFile], progress: ProgressCallback | None) -> None:
+        """Copy new files into storage: large ones concurrently, small ones in order."""
+        done = {"files": 0, "bytes": 0}
+
+        def report(local: LocalFile) -> None:
+            done["files"] += 1
+            done["bytes"] += local.size
+            if progress:
+                progress("store", done["files"], done["bytes"])
+
+        def put(local: LocalFile) -> LocalFile:
+            try:
+                self.storage.put_file(local.path, local.id)
+            except FileNotFoundError:
+                raise InvalidInput(f"{local.path!r} disappeared during the import") from None
+            except PermissionError:
+                raise InvalidInput(f"permission denied reading {local.path!r}") from None
+            return local
+
+        small = [f for f in files if f.size < 1024 * 1024]
+        large = [f for f in files if f.size >= 1024 * 1024]
+        for local in small:
+            report(put(local))
+        if large:
+            with ThreadPoolExecutor(max_workers=STORE_WORKERS) as pool:
+                for local in pool.map(put, large):
+                    report(local)
+
+
+def _tree_entry(item: Mapping[str, Any] | TreeEntry) -> TreeEntry:
+    if isinstance(item, TreeEntry):
+        return TreeEntry.make(item.name, item.mode, item.id, item.kind)
+    if not isinstance(item, Mapping):
+        raise InvalidInput("tree entries must be dicts with name, type, hash and mode")
+    unknown = set(item) - {"name", "type", "hash", "mode"}
+    if unknown:
+        raise InvalidInput(f"unknown tree entry field(s): {', '.join(sorted(unknown))}")
+    for key in ("name", "hash"):
+        if key not in item:
+            raise InvalidInput(f"tree entry is missing {key!r}")
+    kind = item.get("type")
+    mode = item.get("mode")
+    if mode is None:
+        if kind not in ("blob", "tree"):
+            raise InvalidInput("tree entry needs a 'type' of blob or tree, or a 'mode'")
+        mode = FileMode.TREE if kind == "tree" else FileMode.FILE
+    return TreeEntry.make(item["name"], mode, item["hash"], kind)
+
+
+def _full_ref_name(name: str) -> str:
+    if name.startswith("refs/"):
+        check_ref_format(name)
+        if not (name.startswith((BRANCH_PREFIX, TAG_PREFIX))):
+            raise InvalidInput("only refs/heads/ and refs/tags/ refs are supported")
+        return name
+    return branch_ref(name)
+
+
+def _parse_cursor(cursor: str) -> list[ObjectId]:
+    try:
+        return [parse_object_id(part) for part in cursor.split(".")]
+    except InvalidInput:
+        raise InvalidInput("invalid history cursor") from None
+
+
+def open_bytes(data: bytes) -> BinaryIO:
+    """A binary stream over ``data`` (handy for ``Put`` sources in examples)."""
+    return io.BytesIO(data)
+
+
+__all__ = [
+    "DEFAULT_REPOSITORY",
+    "EMPTY_TREE_ID",
+    "CommitResult",
+    "Delete",
+    "ListedEntry",
+    "LogEntry",
+    "LogPage",
+    "Put",
+    "PutBlob",
+    "Repository",
+]

@@ -1,0 +1,85 @@
+"""The ObjectStorage protocol: content-addressed bytes, keyed by their SHA-256."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from dataworkflow.core.ids import ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What a put produced: the object's id, its size, and whether bytes were written."""
+
+    id: ObjectId
+    size: int
+    written: bool
+    """False when the object already existed and nothing was uploaded."""
+
+
+@runtime_checkable
+class ObjectStorage(Protocol):
+    """Content-addressed bytes: the key is the SHA-256 of the value, values never change.
+
+    Writes are atomic (a reader never sees a partial object) and durable before they
+    return, so metadata written afterwards never points at missing bytes.
+    """
+
+    def put_bytes(self, data: bytes) -> StoredObject:
+        """Store ``data``; skip the write if an object with its id exists."""
+        ...
+
+    def put_stream(self, stream: BinaryIO, size_hint: int | None = None) -> StoredObject:
+        """Store a stream, hashing while writing, in bounded memory.
+
+        ``size_hint`` lets a backend pick single-part or multipart upload up front.
+        """
+        ...
+
+    def put_file(self, path: str, object_id: ObjectId | None = None) -> StoredObject:
+        """Store a local file; when its id is known already the file is read only to copy.
+
+        Raises:
+            ChecksumMismatch: if ``object_id`` is given and the bytes do not match it.
+        """
+        ...
+
+    def open(self, object_id: ObjectId) -> BinaryIO:
+        """Stream an object. Raises ObjectNotFound."""
+        ...
+
+    def read_range(self, object_id: ObjectId, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive), clipped to the object. Raises ObjectNotFound."""
+        ...
+
+    def exists(self, object_id: ObjectId) -> bool:
+        """Whether the object is stored."""
+        ...
+
+    def size(self, object_id: ObjectId) -> int:
+        """The object's size in bytes. Raises ObjectNotFound."""
+        ...
+
+    def delete(self, object_id: ObjectId) -> None:
+        """Remove the object; deleting a missing object is not an error."""
+        ...
+
+    def iter_ids(self) -> Iterator[ObjectId]:
+        """Every stored object id, in no particular order."""
+        ...
+
+
+@runtime_checkable
+class SupportsPresignedUrls(Protocol):
+    """Optional capability: only S3Storage has it."""
+
+    def presigned_url(self, object_id: ObjectId, expires_in: int = 3600) -> str:
+        """A URL that downloads the object without credentials until it expires."""
+        ...
+
+
+def object_key(prefix: str, object_id: ObjectId) -> str:
+    """``{prefix}objects/ab/cd/abcd…``: a fan-out that keeps folders small."""
+    return f"{prefix}objects/{object_id[0:2]}/{object_id[2:4]}/{object_id}"
