@@ -158,7 +158,8 @@ def storage(tmp_path: Path) -> object:
 @pytest.fixture
 def repo(db: object, storage: object) -> object:
     """A Repository called 'test' on an empty installation."""
-    from dataworkflow.services.repository import Repository, create_repository
+    from dataworkflow.services.installation import create_repository
+    from dataworkflow.services.repository import Repository
 
     create_repository(db, "test")  # type: ignore[arg-type]
     return Repository(db, storage, "test")  # type: ignore[arg-type]

@@ -27,9 +27,9 @@ class Settings:
         help="SQLAlchemy URL of the metadata database (sqlite:/// or postgresql+psycopg://)",
     )
     storage_path: Path = setting(  # noqa: RUF009 (Path is immutable)
-        Path("./.dataworkflow/objects"),
+        Path("./.dataworkflow"),
         env="STORAGE_PATH",
-        help="Folder for object bytes when S3_BUCKET is unset",
+        help="Local folder for object bytes when S3_BUCKET is unset (in its objects/ subfolder)",
     )
     s3_bucket: str | None = setting(
         None,

@@ -70,9 +70,9 @@ def split_path(path: str) -> tuple[str, ...]:
     """
     if not isinstance(path, str):
         raise InvalidName("a path must be a string")
-    trimmed = path.removeprefix("/").removesuffix("/")
-    if trimmed == "":
+    if path in ("", "/"):
         return ()
+    trimmed = path.removeprefix("/").removesuffix("/")
     return tuple(validate_name(part) for part in trimmed.split("/"))
 
 

@@ -1,0 +1,225 @@
+"""FileSystemStorage: objects as read-only files under ``root/objects/ab/cd/<id>``.
+
+Every write goes to a temporary file on the same filesystem, is fsynced, then renamed into
+place and the folder fsynced, so a reader never sees a partial object and an object is
+durable before its id is returned. Ids are validated before they touch a path, which is
+what keeps a crafted id from escaping the objects folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from dataworkflow.core.hashing import HashingReader, hash_bytes
+from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
+from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
+from dataworkflow.storage.base import StoredObject, object_key
+
+_FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
+_TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+class FileSystemStorage:
+    """Content-addressed objects in a local folder.
+
+    Attributes:
+        root: The storage folder; objects live in ``root/objects``, in-flight writes of
+            unknown id in ``root/tmp``.
+        writes: How many objects this instance actually wrote (dedupe hits not counted).
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        # No IO here: building a storage (e.g. from default settings) must not create folders.
+        self.root = Path(root)
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    # --- writes -----------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> StoredObject:
+        """Store ``data``; one existence check skips the write when it is stored already."""
+        object_id = hash_bytes(data)
+        if self.exists(object_id):
+            return StoredObject(object_id, len(data), written=False)
+        final = self._path(object_id)
+        temp = self._write_temp(final.parent, (data,))
+        return self._commit(temp, object_id, len(data))
+
+    def put_stream(self, stream: BinaryIO, size_hint: int | None = None) -> StoredObject:
+        """Store a stream, hashing while writing to ``root/tmp``; the id is known only at the end.
+
+        ``size_hint`` is not needed here: every size takes the same path.
+        """
+        reader = HashingReader(stream)
+        temp = self._write_temp(self.root / "tmp", reader.chunks())
+        return self._commit(temp, reader.object_id, reader.size)
+
+    def put_file(
+        self, path: str | os.PathLike[str], object_id: ObjectId | None = None
+    ) -> StoredObject:
+        """Copy a local file in, verifying ``object_id`` when given.
+
+        A known id that is stored already costs one ``stat`` and the file is not read.
+
+        Raises:
+            ChecksumMismatch: if ``object_id`` is given and the file's bytes do not match it;
+                nothing is stored then.
+        """
+        if object_id is None:
+            with open(path, "rb") as f:
+                return self.put_stream(f)
+        expected = parse_object_id(object_id)
+        final = self._path(expected)
+        try:
+            return StoredObject(expected, final.stat().st_size, written=False)
+        except FileNotFoundError:
+            pass
+        with open(path, "rb") as f:
+            reader = HashingReader(f)
+            temp = self._write_temp(final.parent, reader.chunks())
+        if reader.object_id != expected:
+            temp.unlink(missing_ok=True)
+            raise ChecksumMismatch(expected, reader.object_id)
+        return self._commit(temp, expected, reader.size)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def open(self, object_id: ObjectId) -> BinaryIO:
+        """Open an object for reading (a context manager). Raises ObjectNotFound."""
+        try:
+            return open(self._path(object_id), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(object_id) from None
+
+    def read_range(self, object_id: ObjectId, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive), clipped to the object.
+
+        Raises:
+            InvalidInput: if ``start`` is negative or ``end`` is before ``start``.
+            ObjectNotFound: if the object is not stored.
+        """
+        _check_range(start, end)
+        with self.open(object_id) as f:
+            end = min(end, os.fstat(f.fileno()).st_size)  # never allocate past the object
+            if start >= end:
+                return b""
+            f.seek(start)
+            return f.read(end - start)
+
+    def exists(self, object_id: ObjectId) -> bool:
+        """Whether the object is stored."""
+        return self._path(object_id).is_file()
+
+    def size(self, object_id: ObjectId) -> int:
+        """The object's size in bytes. Raises ObjectNotFound."""
+        try:
+            return self._path(object_id).stat().st_size
+        except FileNotFoundError:
+            raise ObjectNotFound(object_id) from None
+
+    def delete(self, object_id: ObjectId) -> None:
+        """Remove the object; a missing object is not an error."""
+        self._path(object_id).unlink(missing_ok=True)
+
+    def iter_ids(self) -> Iterator[ObjectId]:
+        """Walk the two-level fan-out, yielding only well-placed, well-formed ids."""
+        objects = self.root / "objects"
+        for first in _subdirs(objects):
+            for second in _subdirs(objects / first):
+                with os.scandir(objects / first / second) as entries:
+                    for entry in entries:
+                        name = entry.name
+                        if (
+                            is_object_id(name)
+                            and name[0:2] == first
+                            and name[2:4] == second
+                            and entry.is_file(follow_symlinks=False)
+                        ):
+                            yield ObjectId(name)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _path(self, object_id: ObjectId) -> Path:
+        return self.root / object_key("", parse_object_id(object_id))
+
+    def _write_temp(self, folder: Path, chunks: Iterable[bytes]) -> Path:
+        """Write ``chunks`` to a new fsynced temp file in ``folder``; remove it on any error."""
+        _make_dirs(folder)
+        fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(name, _FILE_MODE)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name)
+
+    def _commit(self, temp: Path, object_id: ObjectId, size: int) -> StoredObject:
+        """Rename a finished temp file to its final name, unless the object exists already."""
+        final = self._path(object_id)
+        try:
+            if final.exists():
+                temp.unlink()
+                return StoredObject(object_id, size, written=False)
+            _make_dirs(final.parent)
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(final.parent)
+        with self._lock:
+            self.writes += 1
+        return StoredObject(object_id, size, written=True)
+
+
+def _check_range(start: int, end: int) -> None:
+    if start < 0 or end < start:
+        raise InvalidInput(f"invalid byte range {start}-{end}: need 0 <= start <= end")
+
+
+def _subdirs(folder: Path) -> list[str]:
+    """Names of the fan-out folders in ``folder`` (two lowercase hex digits each)."""
+    try:
+        with os.scandir(folder) as entries:
+            return [
+                e.name
+                for e in entries
+                if len(e.name) == 2
+                and _HEX_DIGITS.issuperset(e.name)
+                and e.is_dir(follow_symlinks=False)
+            ]
+    except FileNotFoundError:
+        return []
+
+
+def _make_dirs(folder: Path) -> None:
+    """Create ``folder`` and its parents, fsyncing each parent that gained an entry."""
+    if folder.is_dir():
+        return
+    _make_dirs(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    _fsync_dir(folder.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename or mkdir in ``folder`` durable (a no-op where folders cannot be opened)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

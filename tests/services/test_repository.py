@@ -1,0 +1,630 @@
+"""The Repository API: objects, commits of changes, refs and reads, on SQLite and PostgreSQL."""
+
+import hashlib
+import io
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from dataworkflow.core.objects import EMPTY_TREE_ID
+from dataworkflow.errors import (
+    AlreadyExists,
+    InvalidInput,
+    InvalidName,
+    InvalidObjectId,
+    InvalidRevision,
+    NotAFile,
+    ObjectNotFound,
+    PathNotFound,
+    RefConflict,
+    RefNotFound,
+    RepositoryNotFound,
+    RevisionNotFound,
+)
+from dataworkflow.metadata.tables import BlobRow, CommitRow, RefRow, TreeEntryRow, TreeRow
+from dataworkflow.services.changes import Delete, Put, PutBlob
+from dataworkflow.services.installation import (
+    create_repository,
+    delete_repository,
+    get_repository_info,
+    list_repositories,
+)
+from dataworkflow.services.repository import Repository
+from tests.factories import build_commit_graph
+
+
+def count(db, table) -> int:
+    with db.reading() as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def files(repo, rev="main") -> dict[str, bytes]:
+    return {e.path: repo.read_file(rev, e.path) for e in repo.walk(rev) if e.entry.kind == "blob"}
+
+
+# --- blobs, trees, commits ------------------------------------------------------------
+
+
+def test_blob_id_is_sha256_and_same_content_is_stored_once(repo):
+    first = repo.create_blob(b"same bytes")
+    second = repo.create_blob(io.BytesIO(b"same bytes"))
+    assert first == second == hashlib.sha256(b"same bytes").hexdigest()
+    assert list(repo.storage.iter_ids()) == [first]
+    assert count(repo.db, BlobRow) == 1
+
+
+def test_create_tree_accepts_entries_in_any_order(repo):
+    a, b = repo.create_blob(b"a"), repo.create_blob(b"b")
+    entries = [
+        {"name": "a", "type": "blob", "hash": a, "mode": "100644"},
+        {"name": "b", "type": "blob", "hash": b, "mode": "100755"},
+    ]
+    assert repo.create_tree(entries) == repo.create_tree(list(reversed(entries)))
+    assert count(repo.db, TreeRow) == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "x", "type": "blob", "hash": "0" * 64, "mode": "100644"},
+        {"name": "x", "type": "tree", "hash": "0" * 64, "mode": "040000"},
+    ],
+)
+def test_entries_must_point_at_existing_objects(repo, entry):
+    with pytest.raises(ObjectNotFound):
+        repo.create_tree([entry])
+    assert count(repo.db, TreeRow) == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ({"name": "a/b", "type": "blob"}, InvalidName),
+        ({"name": "..", "type": "blob"}, InvalidName),
+        ({"name": "a", "type": "blob", "hash": "xyz"}, InvalidObjectId),
+        ({"name": "a", "type": "link"}, InvalidInput),
+        ({"name": "a", "type": "tree", "mode": "100644"}, InvalidInput),
+        ({"name": "a", "type": "blob", "colour": "red"}, InvalidInput),
+    ],
+)
+def test_malformed_tree_entries_are_rejected(repo, entry, error):
+    blob = repo.create_blob(b"x")
+    with pytest.raises(error):
+        repo.create_tree([{"hash": blob, **entry}])
+
+
+def test_duplicate_names_in_create_tree_are_rejected(repo):
+    blob = repo.create_blob(b"x")
+    with pytest.raises(InvalidName):
+        repo.create_tree([{"name": "a", "type": "blob", "hash": blob}] * 2)
+
+
+def test_commit_needs_existing_tree_and_parents(repo):
+    with pytest.raises(ObjectNotFound):
+        repo.create_commit("1" * 64, "m", "A", "a@x")
+    tree = repo.create_tree([])
+    with pytest.raises(ObjectNotFound):
+        repo.create_commit(tree, "m", "A", "a@x", parent_hash="2" * 64)
+    assert count(repo.db, CommitRow) == 0
+
+
+def test_objects_of_another_repository_are_invisible(db, storage, repo):
+    secret = repo.create_blob(b"secret")
+    create_repository(db, "other")
+    other = Repository(db, storage, "other")
+    with pytest.raises(ObjectNotFound):
+        other.create_tree([{"name": "s", "type": "blob", "hash": secret}])
+    with pytest.raises(ObjectNotFound):
+        other.read_blob(secret)
+    with pytest.raises(ObjectNotFound):
+        other.commit("main", [PutBlob("s", secret)], "steal")
+
+
+def test_commit_keeps_metadata_committer_and_merge_parents(repo):
+    ids = build_commit_graph(repo, [[1], [2, 1], [3, 1], [4, 2, 3]])
+    merge = repo.get_commit(ids[4])
+    assert merge.commit.parents == (ids[2], ids[3])
+    tree = repo.create_tree([])
+    commit_id = repo.create_commit(
+        tree,
+        "with lineage",
+        "A",
+        "a@x",
+        committer="Bot",
+        committer_email="bot@x",
+        metadata={"source": "s3://raw", "pipeline run": "42"},
+        parent_hash=ids[4],
+    )
+    stored = repo.get_commit(commit_id).commit
+    assert dict(stored.metadata) == {"source": "s3://raw", "pipeline run": "42"}
+    assert (stored.committer.name, stored.author.name) == ("Bot", "A")
+    assert stored.id == commit_id  # recomputed from rows, equals the id written
+
+
+# --- refs ------------------------------------------------------------------------------
+
+
+def test_refs_branches_and_tags(repo):
+    ids = build_commit_graph(repo, [[1], [2, 1]])
+    repo.create_or_update_ref("main", ids[2])
+    assert repo.create_branch("feature/x", "main~1") == ids[1]
+    assert repo.list_branches() == [("feature/x", ids[1]), ("main", ids[2])]
+    with pytest.raises(AlreadyExists):
+        repo.create_branch("feature/x")
+    repo.create_tag("v1", "main")
+    with pytest.raises(AlreadyExists):
+        repo.create_tag("v1", ids[1])
+    with pytest.raises(AlreadyExists):
+        repo.create_or_update_ref("refs/tags/v1", ids[1])
+    repo.create_tag("v1", ids[1], force=True)
+    assert repo.list_tags() == [("v1", ids[1])]
+    assert repo.delete_branch("feature/x") == ids[1]
+    with pytest.raises(RefNotFound):
+        repo.delete_branch("feature/x")
+    with pytest.raises(InvalidInput):
+        repo.delete_branch("main")
+    repo.delete_tag("v1")
+    assert repo.list_tags() == []
+
+
+def test_create_or_update_ref_with_expected_value(repo):
+    ids = build_commit_graph(repo, [[1], [2, 1], [3, 2]])
+    repo.create_or_update_ref("main", ids[1], expected=None)
+    with pytest.raises(RefConflict):
+        repo.create_or_update_ref("main", ids[2], expected=None)
+    with pytest.raises(RefConflict):
+        repo.create_or_update_ref("main", ids[3], expected=ids[2])
+    repo.create_or_update_ref("main", ids[2], expected=ids[1])
+    assert repo.resolve("main") == ids[2]
+    with pytest.raises(ObjectNotFound):
+        repo.create_or_update_ref("main", "e" * 64)
+    with pytest.raises(InvalidName):
+        repo.create_or_update_ref("bad name", ids[1])
+
+
+# --- resolving revisions ----------------------------------------------------------------
+
+
+def test_resolve_revisions(repo):
+    ids = build_commit_graph(repo, [[1], [2, 1], [3, 1], [4, 2, 3], [5, 4]])
+    repo.create_or_update_ref("main", ids[5])
+    repo.create_tag("v1", ids[2])
+    assert repo.resolve() == ids[5]
+    assert repo.resolve("HEAD") == ids[5]
+    assert repo.resolve("refs/heads/main") == ids[5]
+    assert repo.resolve("main~1") == ids[4]
+    assert repo.resolve("main~2") == ids[2]
+    assert repo.resolve("main^^2") == ids[3]
+    assert repo.resolve("main~1^2") == ids[3]
+    assert repo.resolve("main^0") == ids[5]
+    assert repo.resolve("v1") == ids[2]
+    assert repo.resolve(ids[3]) == ids[3]
+    assert repo.resolve(ids[3][:7]) == ids[3]
+    assert repo.resolve(ids[3][:12] + "~1") == ids[1]
+    for bad in ("main~5", "main^3", "nope", ids[1][:6], "f" * 64):
+        with pytest.raises(RevisionNotFound):
+            repo.resolve(bad)
+    with pytest.raises(InvalidRevision):
+        repo.resolve("main~x")
+
+
+def test_ambiguous_short_id_is_an_error(repo):
+    tree = repo.create_tree([])
+    seen: dict[str, str] = {}
+    for n in range(5000):  # find two commits sharing a 4-hex prefix, then ask for 3 more
+        commit_id = repo.create_commit(tree, f"m{n}", "A", "a@x", authored_at=n)
+        if commit_id[:4] in seen:
+            break
+        seen[commit_id[:4]] = commit_id
+    other = seen[commit_id[:4]]
+    prefix = commit_id[:4]
+    if other[:7] != commit_id[:7]:
+        with pytest.raises(RevisionNotFound):
+            repo.resolve(prefix)  # too short: at least 7 characters
+        return
+    with pytest.raises(InvalidRevision, match="ambiguous"):  # pragma: no cover - rare
+        repo.resolve(commit_id[:7])
+
+
+# --- commits of changes ---------------------------------------------------------------
+
+
+def test_commit_puts_replaces_and_deletes(repo, tmp_path):
+    local = tmp_path / "local.bin"
+    local.write_bytes(b"\x00local")
+    first = repo.commit(
+        "main",
+        [
+            Put("README.md", b"# hi\n"),
+            Put("data/a.csv", io.BytesIO(b"a\n1\n")),
+            Put("data/deep/b.bin", local),
+            Put("run.sh", b"#!/bin/sh\n", executable=True),
+        ],
+        "first",
+        author="Ann",
+        author_email="ann@x",
+    )
+    assert first.created and first.parent_id is None
+    assert files(repo) == {
+        "README.md": b"# hi\n",
+        "data/a.csv": b"a\n1\n",
+        "data/deep/b.bin": b"\x00local",
+        "run.sh": b"#!/bin/sh\n",
+    }
+    assert repo.stat("main", "run.sh").entry.mode.value == "100755"
+    second = repo.commit("main", [Put("data/a.csv", b"a\n2\n"), Delete("data/deep")], "second")
+    assert second.parent_id == first.commit_id
+    assert files(repo) == {
+        "README.md": b"# hi\n",
+        "data/a.csv": b"a\n2\n",
+        "run.sh": b"#!/bin/sh\n",
+    }
+    assert repo.read_file("main~1", "data/deep/b.bin") == b"\x00local"
+    assert repo.stat("main", "data/a.csv").size == 4
+
+
+def test_unchanged_commit_makes_no_commit(repo):
+    first = repo.commit("main", [Put("a", b"1")], "first")
+    again = repo.commit("main", [Put("a", b"1")], "again")
+    assert not again.created and again.commit_id == first.commit_id
+    assert count(repo.db, CommitRow) == 1
+    forced = repo.commit("main", [Put("a", b"1")], "empty", allow_empty=True)
+    assert forced.created and forced.tree_id == first.tree_id
+
+
+def test_a_one_file_change_adds_only_the_trees_on_its_path(repo):
+    changes = [
+        Put(f"d{i}/e{j}/f{k}.txt", f"{i}{j}{k}".encode())
+        for i in range(3)
+        for j in range(3)
+        for k in range(3)
+    ]
+    repo.commit("main", changes, "many")
+    trees_before = count(repo.db, TreeRow)
+    entries_before = count(repo.db, TreeEntryRow)
+    repo.commit("main", [Put("d1/e2/f0.txt", b"changed")], "one file")
+    assert count(repo.db, TreeRow) - trees_before == 3  # root, d1, d1/e2
+    assert count(repo.db, TreeEntryRow) - entries_before == 3 + 3 + 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ([Delete("missing.txt")], PathNotFound),
+        ([Delete("dir/missing.txt")], PathNotFound),
+        ([Put("a.txt/inner", b"x")], NotAFile),
+        ([Put("dir", b"x")], NotAFile),
+        ([Put("x", b"1"), Put("x", b"2")], InvalidInput),
+        ([Put("x", b"1"), Put("x/y", b"2")], InvalidInput),
+        ([Put("", b"1")], InvalidInput),
+        ([Put("a/../b", b"1")], InvalidName),
+        ([Put("x", "text is ambiguous")], InvalidInput),
+        ([PutBlob("x", "0" * 64)], ObjectNotFound),
+        ([PutBlob("x", "nothex")], InvalidObjectId),
+    ],
+)
+def test_bad_changes_change_nothing(repo, changes, error):
+    head = repo.commit("main", [Put("a.txt", b"a"), Put("dir/b.txt", b"b")], "base").commit_id
+    commits = count(repo.db, CommitRow)
+    with pytest.raises(error):
+        repo.commit("main", changes, "bad")
+    assert repo.resolve("main") == head
+    assert count(repo.db, CommitRow) == commits
+
+
+def test_deleting_the_last_file_removes_empty_folders(repo):
+    repo.commit("main", [Put("a/b/c.txt", b"c"), Put("top.txt", b"t")], "first")
+    repo.commit("main", [Delete("a/b/c.txt")], "second")
+    assert [e.path for e in repo.walk()] == ["top.txt"]
+    repo.commit("main", [Delete("top.txt")], "third")
+    assert repo.stat("main", "").entry.id == EMPTY_TREE_ID
+
+
+def test_put_blob_references_an_uploaded_blob(repo):
+    blob = repo.create_blob(io.BytesIO(b"uploaded earlier"))
+    repo.commit("main", [PutBlob("data/u.txt", blob)], "use it")
+    assert repo.read_file("main", "data/u.txt") == b"uploaded earlier"
+
+
+def test_expected_head_guards_against_lost_updates(repo):
+    first = repo.commit("main", [Put("a", b"1")], "first").commit_id
+    repo.commit("main", [Put("a", b"2")], "second", expected_head=first)
+    with pytest.raises(RefConflict):
+        repo.commit("main", [Put("a", b"3")], "stale", expected_head=first)
+    with pytest.raises(RefConflict):
+        repo.commit("new", [Put("a", b"3")], "must not exist", expected_head=first)
+    repo.commit("new", [Put("a", b"3")], "creates", expected_head=None)
+    assert repo.read_file("main", "a") == b"2"
+
+
+def test_concurrent_commits_all_land_when_not_pinned(repo):
+    repo.commit("main", [Put("start", b"0")], "start")
+    barrier = threading.Barrier(4)
+    errors: list[Exception] = []
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        try:
+            repo.commit("main", [Put(f"w{n}", str(n).encode())], f"writer {n}")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert set(files(repo)) == {"start", "w0", "w1", "w2", "w3"}
+    assert len(repo.log("main").commits) == 5
+
+
+def test_commit_to_a_new_branch_starts_a_root_commit(repo):
+    result = repo.commit("feature/new", [Put("f", b"f")], "root")
+    assert result.parent_id is None
+    assert repo.list_branches() == [("feature/new", result.commit_id)]
+
+
+# --- failure injection: nothing half-written -----------------------------------------
+
+
+def _all_blob_rows_have_bytes(repo) -> bool:
+    with repo.db.reading() as session:
+        ids = list(session.scalars(select(BlobRow.id)))
+    return all(repo.storage.exists(i) for i in ids)
+
+
+def test_failure_after_bytes_are_stored_leaves_branch_unchanged(repo, monkeypatch):
+    head = repo.commit("main", [Put("a", b"1")], "first").commit_id
+    rows = {t: count(repo.db, t) for t in (BlobRow, TreeRow, CommitRow, RefRow)}
+    from dataworkflow.metadata import commits as commit_queries
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("crash between bytes and metadata")
+
+    monkeypatch.setattr(commit_queries, "insert_commit", boom)
+    with pytest.raises(RuntimeError):
+        repo.commit("main", [Put("b", b"new bytes"), Put("a", b"2")], "doomed")
+    monkeypatch.undo()
+    assert repo.resolve("main") == head
+    assert {t: count(repo.db, t) for t in rows} == rows
+    assert repo.storage.exists(hashlib.sha256(b"new bytes").hexdigest())  # garbage, for gc
+    assert _all_blob_rows_have_bytes(repo)
+
+
+class FailingStorage:
+    """Delegates to real storage but fails on the n-th write."""
+
+    def __init__(self, inner, fail_at: int):
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name.startswith("put_"):
+
+            def wrapped(*args, **kwargs):
+                self.calls += 1
+                if self.calls == self.fail_at:
+                    raise OSError("disk failed mid-commit")
+                return attr(*args, **kwargs)
+
+            return wrapped
+        return attr
+
+
+def test_failure_in_the_middle_of_a_many_file_commit(db, storage, repo, tmp_path):
+    head = repo.commit("main", [Put("keep", b"k")], "first").commit_id
+    folder = tmp_path / "many"
+    for i in range(40):
+        (folder / f"d{i % 4}").mkdir(parents=True, exist_ok=True)
+        (folder / f"d{i % 4}" / f"f{i}.txt").write_bytes(f"file {i}".encode())
+    flaky = Repository(db, FailingStorage(storage, fail_at=20), "test")
+    rows = {t: count(db, t) for t in (BlobRow, TreeRow, TreeEntryRow, CommitRow)}
+    with pytest.raises(OSError):
+        flaky.commit_folder(folder, "main", "import")
+    with pytest.raises(OSError):
+        Repository(db, FailingStorage(storage, fail_at=3), "test").commit(
+            "main", [Put(f"x{i}", bytes([i])) for i in range(10)], "puts"
+        )
+    assert repo.resolve("main") == head
+    assert {t: count(db, t) for t in rows} == rows
+    assert _all_blob_rows_have_bytes(repo)
+    assert repo.commit_folder(folder, "main", "import").created  # works once storage does
+
+
+# --- commit a folder -------------------------------------------------------------------
+
+
+def make_folder(root, spec: dict[str, bytes]):
+    for rel, data in spec.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def test_commit_folder_mirrors_the_folder(repo, tmp_path):
+    src = tmp_path / "src"
+    make_folder(src, {"a.csv": b"a", "sub/b.csv": b"b", "sub/deeper/c.bin": b"\x00" * 10})
+    (src / "empty").mkdir()
+    (src / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (src / "run.sh").chmod(0o755)
+    (src / "link").symlink_to(src / "a.csv")
+    first = repo.commit_folder(src, "main", "import")
+    assert first.created and first.files_stored == 4
+    assert files(repo) == {
+        "a.csv": b"a",
+        "sub/b.csv": b"b",
+        "sub/deeper/c.bin": b"\x00" * 10,
+        "run.sh": b"#!/bin/sh\n",
+    }
+    assert repo.stat("main", "run.sh").entry.mode.value == "100755"
+
+    writes = repo.storage.writes
+    again = repo.commit_folder(src, "main", "again")
+    assert not again.created and again.commit_id == first.commit_id
+    assert repo.storage.writes == writes
+
+    (src / "a.csv").write_bytes(b"changed")
+    (src / "sub" / "b.csv").unlink()
+    (src / "new.txt").write_bytes(b"new")
+    third = repo.commit_folder(src, "main", "third")
+    assert third.files_stored == 2
+    assert set(files(repo)) == {"a.csv", "new.txt", "sub/deeper/c.bin", "run.sh"}
+
+
+def test_commit_folder_into_a_path_keeps_the_rest(repo, tmp_path):
+    repo.commit("main", [Put("other/keep.txt", b"keep"), Put("data/old.txt", b"old")], "base")
+    make_folder(tmp_path / "in", {"x.csv": b"x", "y/z.csv": b"z"})
+    repo.commit_folder(tmp_path / "in", "main", "import", path="data/2026")
+    assert set(files(repo)) == {
+        "other/keep.txt",
+        "data/old.txt",
+        "data/2026/x.csv",
+        "data/2026/y/z.csv",
+    }
+    with pytest.raises(NotAFile):
+        repo.commit_folder(tmp_path / "in", "main", "import", path="other/keep.txt")
+
+
+def test_commit_folder_errors(repo, tmp_path):
+    with pytest.raises(InvalidInput):
+        repo.commit_folder(tmp_path / "missing", "main", "m")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / b"\xff\xfe.bin".decode("utf-8", "surrogateescape")).write_bytes(b"x")
+    with pytest.raises(InvalidName, match="UTF-8"):
+        repo.commit_folder(bad, "main", "m")
+    assert repo.head() is None
+
+
+def test_identical_files_are_stored_once(repo, tmp_path):
+    make_folder(tmp_path / "dup", {f"copy{i}.txt": b"same" for i in range(5)})
+    result = repo.commit_folder(tmp_path / "dup", "main", "dups")
+    assert result.files_stored == 1
+    assert len(list(repo.storage.iter_ids())) == 1
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+def test_list_tree_paginates_folders_first_by_name(repo):
+    repo.commit(
+        "main", [Put(f"dir/f{i:02d}", b"x" * i) for i in range(25)] + [Put("top", b"t")], "m"
+    )
+    page1 = repo.list_tree("main", "dir", limit=10)
+    page2 = repo.list_tree("main", "dir", limit=10, after=page1[-1].name)
+    page3 = repo.list_tree("main", "dir", limit=10, after=page2[-1].name)
+    names = [e.name for e in page1 + page2 + page3]
+    assert names == [f"f{i:02d}" for i in range(25)]
+    assert page1[3].size == 3 and page1[3].path == "dir/f03"
+    assert [e.path for e in repo.list_tree("main")] == ["dir", "top"]
+    assert len(repo.list_tree("main", recursive=True)) == 27
+    with pytest.raises(NotAFile):
+        repo.list_tree("main", "top")
+    with pytest.raises(PathNotFound):
+        repo.list_tree("main", "nope")
+    with pytest.raises(NotAFile):
+        repo.read_file("main", "dir")
+    with pytest.raises(PathNotFound):
+        repo.read_file("main", "top/inner")
+
+
+def test_open_file_streams(repo):
+    data = bytes(range(256)) * 8192  # 2 MiB
+    repo.commit("main", [Put("big.bin", io.BytesIO(data))], "big")
+    with repo.open_file("main", "big.bin") as stream:
+        assert stream.read(10) == data[:10]
+        assert (
+            hashlib.sha256(data[:10] + stream.read()).hexdigest()
+            == hashlib.sha256(data).hexdigest()
+        )
+
+
+def test_log_pages_through_linear_history(repo):
+    for i in range(7):
+        repo.commit("main", [Put("n", str(i).encode())], f"c{i}")
+    messages, cursor = [], None
+    while True:
+        page = repo.log("main", limit=3, cursor=cursor)
+        messages += [e.commit.message for e in page.commits]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert messages == [f"c{i}" for i in reversed(range(7))]
+    with pytest.raises(InvalidInput):
+        repo.log("main", cursor="garbage")
+    with pytest.raises(InvalidInput):
+        repo.log("main", limit=0)
+
+
+def test_log_of_a_merge_history_lists_each_commit_once_in_topological_order(repo):
+    ids = build_commit_graph(repo, [[1], [2, 1], [3, 1], [4, 2, 3], [5, 4], [6, 3], [7, 5, 6]])
+    repo.create_or_update_ref("main", ids[7])
+    full = [e.id for e in repo.log("main", limit=100).commits]
+    assert sorted(full) == sorted(ids.values()) and len(full) == 7
+    position = {cid: i for i, cid in enumerate(full)}
+    for number, parents in [(2, [1]), (3, [1]), (4, [2, 3]), (5, [4]), (6, [3]), (7, [5, 6])]:
+        for parent in parents:
+            assert position[ids[number]] < position[ids[parent]]
+    paged, cursor = [], None
+    while True:
+        page = repo.log("main", limit=2, cursor=cursor)
+        paged += [e.id for e in page.commits]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert paged == full
+
+
+def test_log_of_a_path(repo):
+    repo.commit("main", [Put("a", b"1"), Put("b", b"1")], "both")
+    repo.commit("main", [Put("b", b"2")], "b only")
+    repo.commit("main", [Put("a", b"2")], "a only")
+    repo.commit("main", [Delete("a")], "delete a")
+    assert [e.commit.message for e in repo.log("main", path="a").commits] == [
+        "delete a",
+        "a only",
+        "both",
+    ]
+    assert [e.commit.message for e in repo.log("main", path="b").commits] == ["b only", "both"]
+    page = repo.log("main", path="a", limit=1)
+    assert [
+        e.commit.message for e in repo.log("main", path="a", cursor=page.next_cursor).commits
+    ] == [
+        "a only",
+        "both",
+    ]
+
+
+# --- repositories ------------------------------------------------------------------------
+
+
+def test_repositories_are_created_listed_and_deleted(db, storage):
+    info = create_repository(db, "alpha", description="first", default_branch="trunk", private=True)
+    assert (info.name, info.default_branch, info.private) == ("alpha", "trunk", True)
+    create_repository(db, "beta")
+    with pytest.raises(AlreadyExists):
+        create_repository(db, "alpha")
+    with pytest.raises(InvalidName):
+        create_repository(db, "bad/name")
+    with pytest.raises(InvalidName):
+        create_repository(db, "ok", default_branch="bad..branch")
+    assert [r.name for r in list_repositories(db)] == ["alpha", "beta"]
+    alpha = Repository(db, storage, "alpha")
+    alpha.commit("trunk", [Put("x", b"x")], "first")
+    assert alpha.resolve() == alpha.head("trunk")
+    delete_repository(db, "alpha")
+    assert [r.name for r in list_repositories(db)] == ["beta"]
+    assert count(db, CommitRow) == 0
+    with pytest.raises(RepositoryNotFound):
+        Repository(db, storage, "alpha")
+    with pytest.raises(RepositoryNotFound):
+        get_repository_info(db, "alpha")
+    with pytest.raises(RepositoryNotFound):
+        delete_repository(db, "alpha")
+
+
+def test_two_argument_form_opens_the_default_repository(db, storage):
+    first = Repository(db, storage)
+    second = Repository(db, storage)
+    assert first.id == second.id and first.name == "default"
