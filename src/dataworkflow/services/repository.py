@@ -25,6 +25,7 @@ from dataworkflow.core.names import (
     TAG_PREFIX,
     branch_ref,
     check_ref_format,
+    normalize_path,
     split_path,
     tag_ref,
 )
@@ -53,6 +54,15 @@ from dataworkflow.services.changes import (
     check_source,
     file_mode,
     parse_change_paths,
+)
+from dataworkflow.services.diff import Change as DiffChange
+from dataworkflow.services.diff import diff_trees
+from dataworkflow.services.export import (
+    ExportProgress,
+    ExportStats,
+    prepare_destination,
+    safe_destination,
+    write_verified,
 )
 from dataworkflow.services.folder import (
     IgnoreRule,
@@ -654,10 +664,86 @@ class Repository:
             ".".join(frontier) if frontier else None,
         )
 
+    def diff(self, old_rev: str | None, new_rev: str | None, path: str = "") -> list[DiffChange]:
+        """Files added, deleted, modified or changed in mode between two revisions.
+
+        Raises:
+            RevisionNotFound, PathNotFound: if a revision or the path is missing.
+        """
+        with self.db.reading() as session:
+            old = self._subtree_id(session, old_rev, path)
+            new = self._subtree_id(session, new_rev, path)
+            prefix = normalize_path(path)
+            return list(
+                diff_trees(
+                    lambda tid: self._load_tree(session, tid),
+                    old,
+                    new,
+                    prefix + "/" if prefix else "",
+                )
+            )
+
+    def export(
+        self,
+        rev: str | None,
+        destination: str | os.PathLike[str],
+        path: str = "",
+        *,
+        progress: ExportProgress | None = None,
+    ) -> ExportStats:
+        """Write the folder (or file) at ``path`` out to ``destination``, verifying hashes.
+
+        Raises:
+            RevisionNotFound, PathNotFound: if the revision or path is missing.
+            InvalidInput: if ``destination`` is a file or a non-empty folder.
+            InvalidName: if a stored name would land outside ``destination``.
+            ChecksumMismatch: if stored bytes do not match their id.
+        """
+        root = Path(destination)
+        with self.db.reading() as session:
+            top = self._stat(session, rev, path)
+            if top.entry.kind == "blob":
+                items = [ListedEntry(top.entry.name, top.entry, top.size)]
+            else:
+                items = list(self._walk(session, top.entry.id, ""))
+        for item in items:
+            safe_destination(root, item.path)
+        prepare_destination(root)
+        files = written = folders = 0
+        for item in items:
+            target = root / item.path
+            if item.entry.kind == "tree":
+                target.mkdir(exist_ok=True)
+                folders += 1
+                continue
+            with self.storage.open(item.entry.id) as source:
+                written += write_verified(
+                    source, target, item.entry.id, item.entry.mode is FileMode.EXECUTABLE
+                )
+            files += 1
+            if progress:
+                progress(files, written)
+        return ExportStats(files, written, folders)
+
     # --- internals --------------------------------------------------------------------
 
     def _resolve(self, session: Session, rev: str) -> ObjectId:
         return resolve_revision(session, self.id, rev, self.default_branch)
+
+    def _subtree_id(self, session: Session, rev: str | None, path: str) -> ObjectId | None:
+        """The tree at ``path`` in ``rev``; None when ``rev`` is None or the path is absent."""
+        if rev is None:
+            return None
+        try:
+            entry = self._stat(session, rev, path).entry
+        except PathNotFound:
+            if not path:
+                raise
+            self._resolve(session, rev)
+            return None
+        if entry.kind != "tree":
+            raise NotAFile(f"{path!r} is a file; diff takes a folder")
+        return entry.id
 
     def _load_tree(self, session: Session, tree_id: ObjectId) -> Tree:
         tree = object_queries.get_tree(session, self.id, tree_id)
