@@ -162,6 +162,29 @@ def short_ref_name(ref: str) -> str:
     return ref
 
 
+RESERVED_REPOSITORY_NAMES = frozenset(
+    {
+        "api",
+        "static",
+        "login",
+        "logout",
+        "signup",
+        "settings",
+        "admin",
+        "search",
+        "new",
+        "health",
+        "favicon.ico",
+        "robots.txt",
+        "users",
+        "tokens",
+        "help",
+        "about",
+    }
+)
+"""First URL segments the web app uses itself; no repository may take them."""
+
+
 def validate_repository_name(name: str) -> str:
     """Return ``name`` if it can name a repository.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,3 +70,34 @@ def delete_repository_rows(session: Session, repository_id: int) -> None:
     ):
         session.execute(delete(table).where(table.repository_id == repository_id))
     session.execute(delete(RepositoryRow).where(RepositoryRow.id == repository_id))
+
+
+def repository_summaries(session: Session) -> dict[int, tuple[int, int, datetime | None]]:
+    """``{repository id: (bytes of blobs, number of commits, last ref update)}``, in 3 queries."""
+    sizes = dict(
+        list(
+            session.execute(
+                select(BlobRow.repository_id, func.sum(BlobRow.size)).group_by(
+                    BlobRow.repository_id
+                )
+            ).tuples()
+        )
+    )
+    counts = dict(
+        list(
+            session.execute(
+                select(CommitRow.repository_id, func.count()).group_by(CommitRow.repository_id)
+            ).tuples()
+        )
+    )
+    latest = dict(
+        list(
+            session.execute(
+                select(RefRow.repository_id, func.max(RefRow.updated_at)).group_by(
+                    RefRow.repository_id
+                )
+            ).tuples()
+        )
+    )
+    ids = set(sizes) | set(counts) | set(latest)
+    return {i: (int(sizes.get(i) or 0), int(counts.get(i) or 0), latest.get(i)) for i in ids}

@@ -13,6 +13,7 @@ from dataworkflow.metadata.repositories import (
     get_repository_row,
     insert_repository,
     list_repository_rows,
+    repository_summaries,
 )
 from dataworkflow.metadata.tables import RepositoryRow
 
@@ -77,6 +78,26 @@ def list_repositories(db: Database) -> list[RepositoryInfo]:
     """Every repository of the installation, by name."""
     with db.reading() as session:
         return [_info(row) for row in list_repository_rows(session)]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    """A repository with its size in bytes, commit count and last ref movement."""
+
+    info: RepositoryInfo
+    size: int
+    commits: int
+    last_activity: datetime | None
+
+
+def list_repository_summaries(db: Database) -> list[RepositorySummary]:
+    """Every repository with its size, commit count and last activity, by name."""
+    with db.reading() as session:
+        stats = repository_summaries(session)
+        return [
+            RepositorySummary(_info(row), *stats.get(row.id, (0, 0, None)))
+            for row in list_repository_rows(session)
+        ]
 
 
 def delete_repository(db: Database, name: str) -> None:

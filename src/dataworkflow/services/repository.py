@@ -73,8 +73,9 @@ from dataworkflow.services.folder import (
     iter_unique,
     scan_folder,
 )
+from dataworkflow.services.graph import ahead_behind
 from dataworkflow.services.installation import DEFAULT_BRANCH
-from dataworkflow.services.resolve import resolve_revision
+from dataworkflow.services.resolve import resolve_revision, split_rev_and_path
 from dataworkflow.storage.base import ObjectStorage
 
 DEFAULT_REPOSITORY = "default"
@@ -137,7 +138,11 @@ class LogPage:
 
 
 ProgressCallback = Callable[[str, int, int], None]
-"""``(phase, files, bytes)`` reported as work advances: phases ``hash`` and ``store``."""
+"""``(phase, files, bytes)`` reported as work advances: phases ``hash`` and ``store``.
+
+Before each phase its totals are reported once: ``scan`` (every file found, to hash) and
+``plan`` (the new files, to store), so a progress bar can show an ETA.
+"""
 
 
 def _signature(name: str | None, email: str | None, when: datetime | int | None) -> Signature:
@@ -396,6 +401,8 @@ class Repository:
         target = split_path(path)
         scan = scan_folder(Path(folder), ignore)
         counters = {"files": 0, "bytes": 0}
+        if progress:
+            progress("scan", len(scan.files), scan.total_bytes)
 
         def hashed(local: LocalFile) -> None:
             counters["files"] += 1
@@ -410,6 +417,8 @@ class Repository:
                 session, self.id, (f.id for f in scan.files if f.id is not None)
             )
         to_store = [f for f in iter_unique(scan.files) if f.id not in known]
+        if progress:
+            progress("plan", len(to_store), sum(f.size for f in to_store))
         self._store_local_files(to_store, progress)
         new_blobs = [(f.id, f.size) for f in to_store if f.id is not None]
 
@@ -724,6 +733,27 @@ class Repository:
             if progress:
                 progress(files, written)
         return ExportStats(files, written, folders)
+
+    def split_rev_and_path(self, rev_and_path: str) -> tuple[str, str]:
+        """Split ``feature/x/data/a.csv`` at the longest branch or tag name it starts with."""
+        with self.db.reading() as session:
+            return split_rev_and_path(session, self.id, rev_and_path)
+
+    def ahead_behind(self, rev: str, base: str | None = None) -> tuple[int, int]:
+        """How many commits ``rev`` has that ``base`` lacks, and the reverse.
+
+        Raises:
+            RevisionNotFound: if either revision names nothing.
+        """
+        with self.db.reading() as session:
+            left = self._resolve(session, rev)
+            right = self._resolve(session, base or self.default_branch)
+            return ahead_behind(session, self.id, left, right)
+
+    def count_commits(self) -> int:
+        """How many commits the repository stores."""
+        with self.db.reading() as session:
+            return commit_queries.count_commits(session, self.id)
 
     # --- internals --------------------------------------------------------------------
 

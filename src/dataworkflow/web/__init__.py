@@ -1,0 +1,49 @@
+"""The web interface: Flask only here. ``create_app`` is the application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from jinja2 import StrictUndefined
+
+from dataworkflow.metadata.engine import Database
+from dataworkflow.settings import Settings
+from dataworkflow.storage.base import ObjectStorage
+from dataworkflow.web.context import Backend
+from dataworkflow.web.errors import register_error_handlers
+from dataworkflow.web.filters import register_filters
+from dataworkflow.web.security import register_security
+
+MAX_UPLOAD_BYTES = 50 * 1024**3
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    storage: ObjectStorage | None = None,
+    test_config: dict[str, Any] | None = None,
+) -> Flask:
+    """Build the web app. Tests pass their own settings, database or storage."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.flask_secret_key,
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.jinja_env.undefined = StrictUndefined
+    app.jinja_env.autoescape = True
+    app.extensions["dataworkflow"] = Backend.open(settings, db=db, storage=storage)
+
+    from dataworkflow.web import ui
+
+    app.register_blueprint(ui.bp)
+    register_filters(app)
+    register_security(app)
+    register_error_handlers(app)
+    return app

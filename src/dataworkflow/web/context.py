@@ -1,0 +1,57 @@
+"""Per-app backend (database + storage) and per-request helpers, cached on ``g``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g
+
+from dataworkflow.metadata.engine import Database
+from dataworkflow.services.repository import Repository
+from dataworkflow.settings import Settings
+from dataworkflow.storage import open_storage
+from dataworkflow.storage.base import ObjectStorage
+
+
+@dataclass
+class Backend:
+    """What every request needs: the metadata database and the object storage.
+
+    Built once per app; holds no per-user state, so several workers can share nothing.
+    """
+
+    db: Database
+    storage: ObjectStorage
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        storage: ObjectStorage | None = None,
+    ) -> Backend:
+        """Open the configured database and storage unless given."""
+        return cls(
+            db=db or Database(settings.database_url),
+            storage=storage or open_storage(settings),
+        )
+
+
+def get_backend() -> Backend:
+    """The app's backend."""
+    backend: Backend = current_app.extensions["dataworkflow"]
+    return backend
+
+
+def get_repository(name: str) -> Repository:
+    """The named repository, opened once per request.
+
+    Raises:
+        RepositoryNotFound: if there is none (or, later, the user may not read it).
+    """
+    cache: dict[str, Repository] = g.setdefault("repositories", {})
+    if name not in cache:
+        backend = get_backend()
+        cache[name] = Repository(backend.db, backend.storage, name)
+    return cache[name]

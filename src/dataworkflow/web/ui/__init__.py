@@ -1,0 +1,29 @@
+"""The ``ui`` blueprint: server-rendered pages, readable without JavaScript.
+
+The whole URL scheme (klaus-style: one table to read)::
+
+    /                                      ui.home         every repository
+    /<repo>                                ui.repo_home    default branch: root listing + README
+    /<repo>/tree/<rev>[/<path>]            ui.tree         folder listing
+    /<repo>/blob/<rev>/<path>              ui.blob         file page with preview
+    /<repo>/raw/<rev>/<path>               ui.raw          bytes (range, ETag; ?download=1)
+    /<repo>/commits/<rev>[/<path>]         ui.commits      history, keyset-paginated (?cursor=)
+    /<repo>/commit/<rev>                   ui.commit       one commit and its changed files
+    /<repo>/branches                       ui.branches     list; POST creates a branch
+    /<repo>/branches/delete                ui.delete_branch  POST
+    /<repo>/tags                           ui.tags
+    /<repo>/upload/<rev>[/<path>]          ui.upload       GET form, POST commits the files
+
+``<rev>/<path>`` is one URL segment run: branch names may contain ``/``, so the longest
+prefix that names a branch or tag is the revision (see ``services.resolve``).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("ui", __name__)
+
+from dataworkflow.web.ui import blob, branches, commits, repos, tree, upload  # noqa: E402
+
+__all__ = ["blob", "bp", "branches", "commits", "repos", "tree", "upload"]

@@ -1,0 +1,49 @@
+"""History pages and the commit page."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from dataworkflow.errors import InvalidInput
+from dataworkflow.web.context import get_repository
+from dataworkflow.web.ui import bp
+from dataworkflow.web.ui._common import locate, refs_context
+
+PAGE = 50
+
+
+@bp.get("/<repo_name>/commits/<path:rev_and_path>")
+def commits(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
+    """History of a revision, or of one path in it, ``PAGE`` commits at a time."""
+    loc = locate(repo_name, rev_and_path)
+    cursor = request.args.get("cursor")
+    if cursor is not None and len(cursor) > 65 * 64:
+        abort(400, "invalid cursor")
+    page = loc.repo.log(loc.commit.id, path=loc.path or None, limit=PAGE, cursor=cursor)
+    return render_template(
+        "ui/commits.html", loc=loc, page=page, cursor=cursor, **refs_context(loc.repo)
+    )
+
+
+@bp.get("/<repo_name>/commit/<rev>")
+def commit(repo_name: str, rev: str) -> ResponseReturnValue:
+    """One commit: message, people, metadata, parents and the files it changed."""
+    repo = get_repository(repo_name)
+    entry = repo.get_commit(rev)
+    parents = entry.commit.parents
+    changes = repo.diff(parents[0] if parents else None, entry.id)
+    sizes = {}
+    for change in changes[:2000]:
+        if change.new is not None:
+            sizes[change.path] = repo.stat(entry.id, change.path).size
+    if len(rev) > 200:
+        raise InvalidInput("revision too long")
+    return render_template(
+        "ui/commit.html",
+        repo=repo,
+        entry=entry,
+        changes=changes,
+        sizes=sizes,
+        **refs_context(repo),
+    )

@@ -1,0 +1,55 @@
+"""Home page and repository home."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask.typing import ResponseReturnValue
+
+from dataworkflow.errors import NotFound, RevisionNotFound
+from dataworkflow.services.installation import list_repository_summaries
+from dataworkflow.web.context import get_backend, get_repository
+from dataworkflow.web.previews import render_markdown
+from dataworkflow.web.ui import bp
+from dataworkflow.web.ui._common import Location, refs_context
+
+README_NAMES = ("README.md", "readme.md", "README.markdown", "README", "README.txt")
+README_LIMIT = 512 * 1024
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    """Every repository with its description, default branch, size and last activity."""
+    summaries = list_repository_summaries(get_backend().db)
+    return render_template("ui/home.html", repositories=summaries)
+
+
+@bp.get("/<repo_name>")
+@bp.get("/<repo_name>/")
+def repo_home(repo_name: str) -> ResponseReturnValue:
+    """The default branch's root listing, latest commit, counts and README."""
+    repo = get_repository(repo_name)
+    try:
+        commit = repo.get_commit(repo.default_branch)
+    except RevisionNotFound:
+        return render_template("ui/empty.html", repo=repo, **refs_context(repo))
+    location = Location(repo, repo.default_branch, commit, "")
+    entries = repo.list_tree(commit.id, "", limit=1000)
+    readme = None
+    for entry in entries:
+        if entry.name in README_NAMES and entry.entry.kind == "blob":
+            try:
+                with repo.open_file(commit.id, entry.path) as stream:
+                    text = stream.read(README_LIMIT).decode("utf-8", errors="replace")
+            except NotFound:
+                break
+            readme = (entry.name, render_markdown(text))
+            break
+    return render_template(
+        "ui/repo.html",
+        loc=location,
+        entries=sorted(entries, key=lambda e: e.entry.kind != "tree"),
+        readme=readme,
+        commit_count=repo.count_commits(),
+        next_after=None,
+        **refs_context(repo),
+    )
