@@ -199,3 +199,30 @@ def test_put_stream_of_200_mib_stays_in_bounded_memory(storage: FileSystemStorag
     assert stored.size == chunks * MiB
     assert storage.size(stored.id) == chunks * MiB
     assert peak < 20 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
+def test_deferred_sync_skips_fsyncs_until_sync(tmp_path, monkeypatch):
+    storage = FileSystemStorage(tmp_path / "store")
+    calls = {"fsync": 0, "syncfs": 0}
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (calls.__setitem__("fsync", calls["fsync"] + 1), real_fsync(fd))[1]
+    )
+    import dataworkflow.storage.filesystem as fs_module
+
+    real_sync = fs_module._sync_filesystem
+    monkeypatch.setattr(
+        fs_module,
+        "_sync_filesystem",
+        lambda folder: (calls.__setitem__("syncfs", 1), real_sync(folder))[1],
+    )
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"deferred")
+    with storage.deferred_sync():
+        stored = [storage.put_bytes(b"one"), storage.put_file(source)]
+    assert calls == {"fsync": 0, "syncfs": 0}
+    storage.sync()
+    assert calls["syncfs"] == 1
+    assert [storage.read_range(s.id, 0, 100) for s in stored] == [b"one", b"deferred"]
+    storage.put_bytes(b"durable again")  # outside the block: fsynced as usual
+    assert calls["fsync"] >= 2

@@ -105,6 +105,7 @@ class Tree:
     """A folder snapshot. Its id depends only on the set of entries, not their order."""
 
     entries: tuple[TreeEntry, ...]
+    _id: ObjectId | None = field(default=None, init=False, repr=False, compare=False)
 
     def __init__(self, entries: Iterable[TreeEntry]) -> None:
         ordered = tuple(sorted(entries, key=_name_key))
@@ -112,6 +113,7 @@ class Tree:
             if before.name == after.name:
                 raise InvalidName(f"duplicate name {before.name!r} in tree")
         object.__setattr__(self, "entries", ordered)
+        object.__setattr__(self, "_id", None)
 
     def canonical_bytes(self) -> bytes:
         """The header line, then each entry, sorted by the UTF-8 bytes of its name."""
@@ -119,8 +121,13 @@ class Tree:
 
     @property
     def id(self) -> ObjectId:
-        """SHA-256 of the canonical bytes."""
-        return ObjectId(hashlib.sha256(self.canonical_bytes()).hexdigest())
+        """SHA-256 of the canonical bytes (computed once: trees are immutable)."""
+        if self._id is None:
+            object.__setattr__(
+                self, "_id", ObjectId(hashlib.sha256(self.canonical_bytes()).hexdigest())
+            )
+        assert self._id is not None
+        return self._id
 
     def get(self, name: str) -> TreeEntry | None:
         """The entry called ``name``, if any."""

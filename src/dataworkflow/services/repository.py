@@ -12,6 +12,7 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,7 +77,7 @@ from dataworkflow.services.folder import (
 from dataworkflow.services.graph import ahead_behind
 from dataworkflow.services.installation import DEFAULT_BRANCH
 from dataworkflow.services.resolve import resolve_revision, split_rev_and_path
-from dataworkflow.storage.base import ObjectStorage
+from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync
 
 DEFAULT_REPOSITORY = "default"
 DEFAULT_AUTHOR = ("DataWorkflow", "dataworkflow@localhost")
@@ -905,32 +906,35 @@ class Repository:
         return stored
 
     def _store_local_files(self, files: list[LocalFile], progress: ProgressCallback | None) -> None:
-        """Copy new files into storage: large ones concurrently, small ones in order."""
-        done = {"files": 0, "bytes": 0}
+        """Copy new files into storage concurrently, made durable by one sync at the end.
 
-        def report(local: LocalFile) -> None:
-            done["files"] += 1
-            done["bytes"] += local.size
-            if progress:
-                progress("store", done["files"], done["bytes"])
+        Threads overlap the file-system waits of small files and the hashing and copying
+        of large ones (both release the GIL). Storage that supports it defers its fsyncs
+        to one ``sync()`` that happens before this returns, hence before any metadata.
+        """
+        done = {"files": 0, "bytes": 0}
+        deferred = self.storage if isinstance(self.storage, SupportsDeferredSync) else None
 
         def put(local: LocalFile) -> LocalFile:
             try:
-                self.storage.put_file(local.path, local.id)
+                with deferred.deferred_sync() if deferred else nullcontext():
+                    self.storage.put_file(local.path, local.id)
             except FileNotFoundError:
                 raise InvalidInput(f"{local.path!r} disappeared during the import") from None
             except PermissionError:
                 raise InvalidInput(f"permission denied reading {local.path!r}") from None
             return local
 
-        small = [f for f in files if f.size < 1024 * 1024]
-        large = [f for f in files if f.size >= 1024 * 1024]
-        for local in small:
-            report(put(local))
-        if large:
-            with ThreadPoolExecutor(max_workers=STORE_WORKERS) as pool:
-                for local in pool.map(put, large):
-                    report(local)
+        if not files:
+            return
+        with ThreadPoolExecutor(max_workers=STORE_WORKERS) as pool:
+            for local in pool.map(put, files):
+                done["files"] += 1
+                done["bytes"] += local.size
+                if progress:
+                    progress("store", done["files"], done["bytes"])
+        if deferred:
+            deferred.sync()
 
 
 def _tree_entry(item: Mapping[str, Any] | TreeEntry) -> TreeEntry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -77,6 +78,24 @@ class SupportsPresignedUrls(Protocol):
 
     def presigned_url(self, object_id: ObjectId, expires_in: int = 3600) -> str:
         """A URL that downloads the object without credentials until it expires."""
+        ...
+
+
+@runtime_checkable
+class SupportsDeferredSync(Protocol):
+    """Optional capability: batch durability for bulk writes (FileSystemStorage has it).
+
+    Writes made by a thread inside ``deferred_sync()`` may skip their own fsyncs; ``sync()``
+    then makes everything durable at once. Callers must ``sync()`` before writing any
+    metadata that refers to those objects.
+    """
+
+    def deferred_sync(self) -> AbstractContextManager[None]:
+        """Defer durability of this thread's writes until ``sync()``."""
+        ...
+
+    def sync(self) -> None:
+        """Make every write so far durable."""
         ...
 
 

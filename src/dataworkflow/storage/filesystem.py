@@ -2,16 +2,22 @@
 
 Every write goes to a temporary file on the same filesystem, is fsynced, then renamed into
 place and the folder fsynced, so a reader never sees a partial object and an object is
-durable before its id is returned. Ids are validated before they touch a path, which is
+durable before its id is returned. Bulk writers may instead defer durability: inside
+``deferred_sync()`` the fsyncs are skipped, and one ``sync()`` of the whole filesystem
+before any metadata refers to the objects gives the same guarantee for thousands of small
+files at the cost of one call (measured: three fsyncs per object were 55% of a
+20,000-file import). Ids are validated before they touch a path, which is
 what keeps a crafted id from escaping the objects folder.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,6 +45,28 @@ class FileSystemStorage:
         self.root = Path(root)
         self.writes = 0
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # --- durability -------------------------------------------------------------------
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Skip fsyncs of this thread's writes inside; ``sync()`` before relying on them."""
+        depth = getattr(self._local, "deferred", 0)
+        self._local.deferred = depth + 1
+        try:
+            yield
+        finally:
+            self._local.deferred = depth
+
+    def sync(self) -> None:
+        """Make every write so far durable: one ``syncfs`` of the storage's filesystem."""
+        if not self.root.exists():
+            return
+        _sync_filesystem(self.root)
+
+    def _durable(self) -> bool:
+        return not getattr(self._local, "deferred", 0)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -150,14 +178,15 @@ class FileSystemStorage:
 
     def _write_temp(self, folder: Path, chunks: Iterable[bytes]) -> Path:
         """Write ``chunks`` to a new fsynced temp file in ``folder``; remove it on any error."""
-        _make_dirs(folder)
+        _make_dirs(folder, self._durable())
         fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     f.write(chunk)
                 f.flush()
-                os.fsync(f.fileno())
+                if self._durable():
+                    os.fsync(f.fileno())
             os.chmod(name, _FILE_MODE)
         except BaseException:
             Path(name).unlink(missing_ok=True)
@@ -171,12 +200,13 @@ class FileSystemStorage:
             if final.exists():
                 temp.unlink()
                 return StoredObject(object_id, size, written=False)
-            _make_dirs(final.parent)
+            _make_dirs(final.parent, self._durable())
             os.replace(temp, final)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        _fsync_dir(final.parent)
+        if self._durable():
+            _fsync_dir(final.parent)
         with self._lock:
             self.writes += 1
         return StoredObject(object_id, size, written=True)
@@ -202,16 +232,36 @@ def _subdirs(folder: Path) -> list[str]:
         return []
 
 
-def _make_dirs(folder: Path) -> None:
+def _make_dirs(folder: Path, durable: bool = True) -> None:
     """Create ``folder`` and its parents, fsyncing each parent that gained an entry."""
-    if folder.is_dir():
-        return
-    _make_dirs(folder.parent)
     try:
         folder.mkdir()
     except FileExistsError:
         return
-    _fsync_dir(folder.parent)
+    except FileNotFoundError:
+        _make_dirs(folder.parent, durable)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return
+    if durable:
+        _fsync_dir(folder.parent)
+
+
+def _sync_filesystem(folder: Path) -> None:
+    """``syncfs(2)`` on the filesystem holding ``folder``; ``sync(2)`` where it is missing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
