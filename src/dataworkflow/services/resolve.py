@@ -85,7 +85,10 @@ def split_rev_and_path(session: Session, repository_id: int, rev_and_path: str) 
     }
     for cut in range(len(parts), 0, -1):
         candidate = "/".join(parts[:cut])
-        base = parse_revision(candidate).base if candidate else candidate
+        try:
+            base = parse_revision(candidate).base if candidate else candidate
+        except InvalidRevision:  # "main~2/data.csv": the path is not part of the revision
+            continue
         if candidate in names or (base in names and base != candidate):
             return candidate, "/".join(parts[cut:])
     return parts[0], "/".join(parts[1:])

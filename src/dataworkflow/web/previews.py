@@ -133,15 +133,47 @@ def _table(name: str, head: bytes, size: int, storage: ObjectStorage, blob: Obje
     )
 
 
+class _RangeFile(io.RawIOBase):
+    """A seekable file over ranged reads (S3 streams cannot seek; Parquet needs its footer)."""
+
+    def __init__(self, storage: ObjectStorage, blob: ObjectId, size: int) -> None:
+        self._storage, self._blob, self._size, self._position = storage, blob, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self._size, self._position + len(buffer))
+        if end <= self._position:
+            return 0
+        data = self._storage.read_range(self._blob, self._position, end)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
 def _parquet(storage: ObjectStorage, blob: ObjectId, size: int) -> Preview:
     import pyarrow.parquet as pq
 
     with storage.open(blob) as stream:
-        source: Any = stream if stream.seekable() else io.BytesIO(_read_head(stream, size))
+        source: Any = stream if stream.seekable() else _RangeFile(storage, blob, size)
         try:
             parquet = pq.ParquetFile(source)
             schema = [(f.name, str(f.type)) for f in parquet.schema_arrow]
-            batch = next(parquet.iter_batches(batch_size=TABLE_ROWS), None)
+            # Only the first row group: without row_groups pyarrow reads ahead through them all.
+            first = [0] if parquet.num_row_groups else []
+            batch = next(parquet.iter_batches(batch_size=TABLE_ROWS, row_groups=first), None)
         except Exception as exc:  # pyarrow raises many types for corrupt files
             return Preview("binary", note=f"not a readable Parquet file ({type(exc).__name__})")
         rows = []
@@ -177,7 +209,10 @@ def build_preview(name: str, blob: ObjectId, size: int, storage: ObjectStorage) 
     if looks_binary(head):
         return Preview("binary", mime=guess_mime(name))
     if ext in (".csv", ".tsv"):
-        return _table(name, head, size, storage, blob)
+        try:
+            return _table(name, head, size, storage, blob)
+        except csv.Error:
+            pass  # e.g. a cell over the csv module's size limit: show the text instead
     complete = len(head) >= size
     text = _decode(head, complete)
     if ext in (".md", ".markdown"):

@@ -29,6 +29,8 @@ def commits(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
 @bp.get("/<repo_name>/commit/<rev>")
 def commit(repo_name: str, rev: str) -> ResponseReturnValue:
     """One commit: message, people, metadata, parents and the files it changed."""
+    if len(rev) > 200:
+        raise InvalidInput("revision too long")
     repo = get_repository(repo_name)
     entry = repo.get_commit(rev)
     parents = entry.commit.parents
@@ -37,8 +39,6 @@ def commit(repo_name: str, rev: str) -> ResponseReturnValue:
     for change in changes[:2000]:
         if change.new is not None:
             sizes[change.path] = repo.stat(entry.id, change.path).size
-    if len(rev) > 200:
-        raise InvalidInput("revision too long")
     return render_template(
         "ui/commit.html",
         repo=repo,

@@ -11,6 +11,7 @@ from dataworkflow.web.context import get_backend, get_repository
 from dataworkflow.web.previews import render_markdown
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import Location, refs_context
+from dataworkflow.web.ui.tree import PAGE as TREE_PAGE
 
 README_NAMES = ("README.md", "readme.md", "README.markdown", "README", "README.txt")
 README_LIMIT = 512 * 1024
@@ -33,7 +34,9 @@ def repo_home(repo_name: str) -> ResponseReturnValue:
     except RevisionNotFound:
         return render_template("ui/empty.html", repo=repo, **refs_context(repo))
     location = Location(repo, repo.default_branch, commit, "")
-    entries = repo.list_tree(commit.id, "", limit=1000)
+    entries = repo.list_tree(commit.id, "", limit=TREE_PAGE + 1)
+    next_after = entries[TREE_PAGE - 1].name if len(entries) > TREE_PAGE else None
+    entries = entries[:TREE_PAGE]
     readme = None
     for entry in entries:
         if entry.name in README_NAMES and entry.entry.kind == "blob":
@@ -50,6 +53,6 @@ def repo_home(repo_name: str) -> ResponseReturnValue:
         entries=sorted(entries, key=lambda e: e.entry.kind != "tree"),
         readme=readme,
         commit_count=repo.count_commits(),
-        next_after=None,
+        next_after=next_after,
         **refs_context(repo),
     )

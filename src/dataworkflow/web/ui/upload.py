@@ -8,10 +8,11 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from dataworkflow.core.names import split_path, validate_name
-from dataworkflow.errors import DataWorkflowError, InvalidInput
+from dataworkflow.errors import DataWorkflowError, InvalidInput, NotAFile, PathNotFound
 from dataworkflow.services.changes import Put
+from dataworkflow.web.errors import status_for
 from dataworkflow.web.ui import bp
-from dataworkflow.web.ui._common import locate, refs_context
+from dataworkflow.web.ui._common import Location, locate, refs_context
 
 MAX_FILES = 1000
 
@@ -22,12 +23,16 @@ def upload(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     loc = locate(repo_name, rev_and_path)
     if not loc.is_branch:
         raise InvalidInput(f"{loc.rev!r} is not a branch; uploads go to a branch")
-    error = None
+    if loc.path and _is_file(loc):
+        raise NotAFile(f"{loc.path!r} is a file, not a folder; upload into its folder")
+    error, status = None, 200
     if request.method == "POST":
         try:
-            result = _commit_upload(loc.repo, loc.rev, loc.path, loc.commit.id)
+            # The head the form was shown on: a commit made since then is a conflict.
+            head = request.form.get("head") or loc.commit.id
+            result = _commit_upload(loc.repo, loc.rev, loc.path, head)
         except DataWorkflowError as exc:
-            error = str(exc)
+            error, status = str(exc), status_for(exc)
         else:
             flash(
                 f"Committed {result.commit_id[:10] if result.commit_id else ''}."
@@ -39,7 +44,14 @@ def upload(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
             return redirect(url_for("ui.tree", repo_name=repo_name, rev_and_path=target)), 303
     return render_template(
         "ui/upload.html", loc=loc, error=error, form=request.form, **refs_context(loc.repo)
-    ), (400 if error else 200)
+    ), status
+
+
+def _is_file(loc: Location) -> bool:
+    try:
+        return loc.repo.stat(loc.commit.id, loc.path).entry.kind == "blob"
+    except PathNotFound:
+        return False  # a new folder: the commit creates it
 
 
 def _commit_upload(repo, branch: str, folder: str, head: str):  # type: ignore[no-untyped-def]
