@@ -29,3 +29,12 @@ def test_upgrade_on_an_empty_sqlite_file(tmp_path):
     database.upgrade()
     assert database.is_migrated()
     database.dispose()
+
+
+def test_downgrade_to_base_and_upgrade_again(db):
+    from alembic import command
+
+    command.downgrade(db.alembic_config(), "base")
+    assert not db.is_migrated()
+    db.upgrade()
+    assert db.is_migrated()

@@ -71,6 +71,12 @@ def test_unsatisfiable_range_gives_416(client, sample) -> None:
     assert response.headers["Content-Range"] == f"bytes */{len(CSV)}"
 
 
+def test_several_ranges_are_ignored_and_the_whole_file_sent(client, sample) -> None:
+    response = get(client, "/sample/raw/main/data/weather.csv", headers={"Range": "bytes=0-1,4-5"})
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(len(CSV))
+
+
 def test_range_with_a_stale_if_range_gives_the_whole_file(client, sample) -> None:
     response = get(
         client,

@@ -84,6 +84,9 @@ def test_download_redirects_to_a_presigned_url(s3_client, moto_server: str, s3_b
 
     with urllib.request.urlopen(location) as fetched:  # the URL works without credentials
         assert fetched.read() == CSV
+        assert fetched.headers["Content-Disposition"].startswith(
+            'attachment; filename="weather.csv"'
+        )
     assert urlsplit(location).hostname == "127.0.0.1"
 
 

@@ -93,9 +93,22 @@ def test_large_folder_is_paginated(client, big_folder) -> None:
     assert listed_names(page(client, found.group(1).replace("&amp;", "&"))) == rest  # stable
 
 
-def test_pagination_by_a_name_after(client, big_folder) -> None:
-    names = listed_names(page(client, "/big/tree/main/many?after=f0517.txt"))
-    assert names == ["m-dir", "z-dir", "f0518.txt", "f0519.txt"]  # folders first on the page
+def test_folders_come_first_across_pages(client, big_folder) -> None:
+    first = listed_names(page(client, "/big/tree/main/many"))
+    assert first[:4] == ["a-dir", "m-dir", "z-dir", "f0000.txt"]
+    assert listed_names(page(client, "/big/tree/main/many?after=blob:f0517.txt")) == [
+        "f0518.txt",
+        "f0519.txt",
+    ]
+    assert listed_names(page(client, "/big/tree/main/many?after=tree:m-dir"))[:2] == [
+        "z-dir",
+        "f0000.txt",
+    ]
+
+
+@pytest.mark.parametrize("after", ["f0517.txt", "link:x", "tree:"])
+def test_malformed_listing_position_is_a_400(client, big_folder, after) -> None:
+    assert client.get(f"/big/tree/main/many?after={after}").status_code == 400
 
 
 def test_tree_url_on_a_file_redirects_to_blob(client, sample) -> None:
@@ -129,5 +142,5 @@ def test_repository_home_pages_a_large_root(client, db, storage) -> None:
     repo.create_or_update_ref("main", repo.create_commit(root, "Wide", "T", "t@example.com"))
     html = page(client, "/wide/")
     assert len(listed_names(html)) == 500
-    assert 'href="/wide/tree/main?after=f0499">Next page</a>' in html
-    assert listed_names(page(client, "/wide/tree/main?after=f0499")) == ["f0500"]
+    assert 'href="/wide/tree/main?after=blob:f0499">Next page</a>' in html
+    assert listed_names(page(client, "/wide/tree/main?after=blob:f0499")) == ["f0500"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
@@ -127,14 +127,31 @@ def list_entries(
     tree_id: str,
     after: str | None = None,
     limit: int | None = None,
+    *,
+    folders_first: bool = False,
+    after_kind: str | None = None,
 ) -> list[TreeEntry]:
-    """Entries of a tree by name (UTF-8 byte order), keyset-paginated after ``after``."""
+    """Entries of a tree, keyset-paginated after ``after`` (and ``after_kind``).
+
+    By name (UTF-8 byte order), or with ``folders_first`` by kind (trees, then blobs)
+    and name: then the key of the last entry seen is ``(after_kind, after)``.
+    """
     query = select(TreeEntryRow).where(
         TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id == tree_id
     )
-    if after is not None:
-        query = query.where(TreeEntryRow.name > after)
-    query = query.order_by(TreeEntryRow.name)
+    if folders_first:
+        if after is not None and after_kind is not None:
+            query = query.where(
+                or_(
+                    TreeEntryRow.kind < after_kind,
+                    and_(TreeEntryRow.kind == after_kind, TreeEntryRow.name > after),
+                )
+            )
+        query = query.order_by(TreeEntryRow.kind.desc(), TreeEntryRow.name)
+    else:
+        if after is not None:
+            query = query.where(TreeEntryRow.name > after)
+        query = query.order_by(TreeEntryRow.name)
     if limit is not None:
         query = query.limit(limit)
     return [entry_from_row(row) for row in session.scalars(query)]

@@ -92,6 +92,8 @@ class TreeEntryRow(Base):
             ondelete="CASCADE",
             name="fk_tree_entries_tree_id_trees",
         ),
+        # Folder listings show folders first: keyset pages over (kind, name).
+        Index("ix_tree_entries_kind_name", "repository_id", "tree_id", "kind", "name"),
     )
 
     repository_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -600,13 +600,16 @@ class Repository:
         recursive: bool = False,
         after: str | None = None,
         limit: int | None = None,
+        folders_first: bool = False,
     ) -> list[ListedEntry]:
         """Entries of the folder at ``path`` in a revision, by name.
 
         Non-recursive listings are keyset-paginated: pass the last name seen as
-        ``after``. Recursive listings give every file and folder below ``path``.
+        ``after``; with ``folders_first``, pass ``page_key(last entry)`` instead.
+        Recursive listings give every file and folder below ``path``.
 
         Raises:
+            InvalidInput: for a malformed ``after`` key.
             RevisionNotFound, PathNotFound: if either is missing.
             NotAFile: if the path is a file.
         """
@@ -620,7 +623,20 @@ class Repository:
                 if after is not None:
                     listed = [e for e in listed if e.path.encode() > (prefix + after).encode()]
                 return listed[:limit] if limit is not None else listed
-            entries = object_queries.list_entries(session, self.id, folder.entry.id, after, limit)
+            after_kind = None
+            if folders_first and after is not None:
+                after_kind, _, after = after.partition(":")
+                if after_kind not in ("tree", "blob") or not after:
+                    raise InvalidInput("invalid listing position: expected tree:NAME or blob:NAME")
+            entries = object_queries.list_entries(
+                session,
+                self.id,
+                folder.entry.id,
+                after,
+                limit,
+                folders_first=folders_first,
+                after_kind=after_kind,
+            )
             sizes = object_queries.blob_sizes(
                 session, self.id, (e.id for e in entries if e.kind == "blob")
             )
@@ -750,6 +766,11 @@ class Repository:
             left = self._resolve(session, rev)
             right = self._resolve(session, base or self.default_branch)
             return ahead_behind(session, self.id, left, right)
+
+    def blob_sizes(self, blob_ids: Iterable[str]) -> dict[str, int]:
+        """Sizes of those blobs the repository has, keyed by id (one query per 500)."""
+        with self.db.reading() as session:
+            return object_queries.blob_sizes(session, self.id, blob_ids)
 
     def count_commits(self) -> int:
         """How many commits the repository stores."""
@@ -935,6 +956,11 @@ class Repository:
                     progress("store", done["files"], done["bytes"])
         if deferred:
             deferred.sync()
+
+
+def page_key(entry: ListedEntry) -> str:
+    """The ``after`` key that continues a folders-first listing after ``entry``."""
+    return f"{entry.entry.kind}:{entry.name}"
 
 
 def _tree_entry(item: Mapping[str, Any] | TreeEntry) -> TreeEntry:

@@ -76,7 +76,14 @@ class ObjectStorage(Protocol):
 class SupportsPresignedUrls(Protocol):
     """Optional capability: only S3Storage has it."""
 
-    def presigned_url(self, object_id: ObjectId, expires_in: int = 3600) -> str:
+    def presigned_url(
+        self,
+        object_id: ObjectId,
+        expires_in: int = 3600,
+        *,
+        content_disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
         """A URL that downloads the object without credentials until it expires."""
         ...
 

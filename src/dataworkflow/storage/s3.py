@@ -333,13 +333,27 @@ class S3Storage:
                     if is_object_id(name) and key == object_key(self.prefix, ObjectId(name)):
                         yield ObjectId(name)
 
-    def presigned_url(self, object_id: ObjectId, expires_in: int = 3600) -> str:
-        """A URL that downloads the object without credentials for ``expires_in`` seconds."""
+    def presigned_url(
+        self,
+        object_id: ObjectId,
+        expires_in: int = 3600,
+        *,
+        content_disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """A URL that downloads the object without credentials for ``expires_in`` seconds.
+
+        ``content_disposition`` and ``content_type`` become the response's headers, so a
+        download keeps its file name instead of the object's hash.
+        """
+        params = {"Bucket": self.bucket, "Key": self._key(object_id)}
+        if content_disposition:
+            params["ResponseContentDisposition"] = content_disposition
+        if content_type:
+            params["ResponseContentType"] = content_type
         with self._errors("sign a URL"):
             url: str = self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": self._key(object_id)},
-                ExpiresIn=expires_in,
+                "get_object", Params=params, ExpiresIn=expires_in
             )
         return url
 

@@ -89,7 +89,13 @@ def raw(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     etag = blob_id
     download = request.args.get("download") == "1"
     if isinstance(storage, SupportsPresignedUrls) and download:
-        return redirect(storage.presigned_url(blob_id, expires_in=300), code=302)
+        url = storage.presigned_url(
+            blob_id,
+            expires_in=300,
+            content_disposition=_disposition("attachment", listed.entry.name),
+            content_type="application/octet-stream",
+        )
+        return redirect(url, code=302)
     if request.if_none_match.contains(etag):
         response = Response(status=304)
         response.set_etag(etag)
@@ -103,12 +109,13 @@ def raw(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     )
     if range_applies and byte_range is not None:
         bounds = byte_range.range_for_length(size) if byte_range.units == "bytes" else None
-        if bounds is None or len(byte_range.ranges) != 1:
-            response = Response(status=416)
-            response.headers["Content-Range"] = f"bytes */{size}"
-            return response
-        start, stop = bounds
-        status = 206
+        if len(byte_range.ranges) == 1:  # several ranges: ignored, the whole file is sent
+            if bounds is None:
+                response = Response(status=416)
+                response.headers["Content-Range"] = f"bytes */{size}"
+                return response
+            start, stop = bounds
+            status = 206
     response = Response(_stream(storage, blob_id, start, stop), status=status, mimetype=None)
     response.headers["Content-Type"] = mime
     response.headers["Content-Length"] = str(stop - start)
@@ -119,9 +126,12 @@ def raw(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     response.set_etag(etag)
     disposition = "attachment" if download or not inline else "inline"
-    name = listed.entry.name
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
-    response.headers["Content-Disposition"] = (
-        f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    )
+    response.headers["Content-Disposition"] = _disposition(disposition, listed.entry.name)
     return response
+
+
+def _disposition(kind: str, name: str) -> str:
+    """``attachment; filename=...`` with an ASCII fallback and the RFC 5987 UTF-8 name."""
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    ascii_name = "".join(c if 32 <= ord(c) < 127 else "_" for c in ascii_name)
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

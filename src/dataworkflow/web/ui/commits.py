@@ -11,6 +11,7 @@ from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import locate, refs_context
 
 PAGE = 50
+MAX_CHANGES = 1000  # a 100,000-file import lists its first thousand changes
 
 
 @bp.get("/<repo_name>/commits/<path:rev_and_path>")
@@ -35,15 +36,14 @@ def commit(repo_name: str, rev: str) -> ResponseReturnValue:
     entry = repo.get_commit(rev)
     parents = entry.commit.parents
     changes = repo.diff(parents[0] if parents else None, entry.id)
-    sizes = {}
-    for change in changes[:2000]:
-        if change.new is not None:
-            sizes[change.path] = repo.stat(entry.id, change.path).size
+    shown = changes[:MAX_CHANGES]
+    sizes = repo.blob_sizes(c.new.id for c in shown if c.new is not None)
     return render_template(
         "ui/commit.html",
         repo=repo,
         entry=entry,
-        changes=changes,
+        changes=shown,
+        total_changes=len(changes),
         sizes=sizes,
         **refs_context(repo),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import render_template
 from flask.typing import ResponseReturnValue
 
-from dataworkflow.errors import NotFound, RevisionNotFound
+from dataworkflow.errors import NotAFile, NotFound, RevisionNotFound
 from dataworkflow.services.installation import list_repository_summaries
+from dataworkflow.services.repository import page_key
 from dataworkflow.web.context import get_backend, get_repository
 from dataworkflow.web.previews import render_markdown
 from dataworkflow.web.ui import bp
@@ -34,23 +35,24 @@ def repo_home(repo_name: str) -> ResponseReturnValue:
     except RevisionNotFound:
         return render_template("ui/empty.html", repo=repo, **refs_context(repo))
     location = Location(repo, repo.default_branch, commit, "")
-    entries = repo.list_tree(commit.id, "", limit=TREE_PAGE + 1)
-    next_after = entries[TREE_PAGE - 1].name if len(entries) > TREE_PAGE else None
+    entries = repo.list_tree(commit.id, "", limit=TREE_PAGE + 1, folders_first=True)
+    next_after = page_key(entries[TREE_PAGE - 1]) if len(entries) > TREE_PAGE else None
     entries = entries[:TREE_PAGE]
     readme = None
-    for entry in entries:
-        if entry.name in README_NAMES and entry.entry.kind == "blob":
-            try:
-                with repo.open_file(commit.id, entry.path) as stream:
-                    text = stream.read(README_LIMIT).decode("utf-8", errors="replace")
-            except NotFound:
-                break
-            readme = (entry.name, render_markdown(text))
-            break
+    for name in README_NAMES:  # looked up by name: the root may have any number of entries
+        try:
+            with repo.open_file(commit.id, name) as stream:
+                text = stream.read(README_LIMIT).decode("utf-8", errors="replace")
+        except NotFound:
+            continue
+        except NotAFile:
+            continue
+        readme = (name, render_markdown(text))
+        break
     return render_template(
         "ui/repo.html",
         loc=location,
-        entries=sorted(entries, key=lambda e: e.entry.kind != "tree"),
+        entries=entries,
         readme=readme,
         commit_count=repo.count_commits(),
         next_after=next_after,

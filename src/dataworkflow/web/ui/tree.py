@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from dataworkflow.services.repository import page_key
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import locate, refs_context
 
@@ -21,11 +22,12 @@ def tree(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     after = request.args.get("after")
     if after is not None and (not after or len(after) > 1024):
         abort(400, "invalid 'after' parameter")
-    # Keyset over names: folders and files interleave by name in storage, so each page
-    # is ordered folders-first within itself.
-    entries = loc.repo.list_tree(loc.commit.id, loc.path, after=after, limit=PAGE + 1)
-    next_after = entries[PAGE - 1].name if len(entries) > PAGE else None
-    entries = sorted(entries[:PAGE], key=lambda e: e.entry.kind != "tree")
+    # Keyset over (kind, name): folders first across every page, stable links.
+    entries = loc.repo.list_tree(
+        loc.commit.id, loc.path, after=after, limit=PAGE + 1, folders_first=True
+    )
+    next_after = page_key(entries[PAGE - 1]) if len(entries) > PAGE else None
+    entries = entries[:PAGE]
     return render_template(
         "ui/tree.html",
         loc=loc,
