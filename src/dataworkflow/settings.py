@@ -67,9 +67,11 @@ class Settings:
         """
         if environ is None:
             if dotenv:
-                from dotenv import load_dotenv
+                from dotenv import find_dotenv, load_dotenv
 
-                load_dotenv(override=False)
+                # From the working folder: a user's .env is next to their data, not
+                # next to the installed package.
+                load_dotenv(find_dotenv(usecwd=True), override=False)
             environ = os.environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):

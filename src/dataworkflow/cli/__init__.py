@@ -1,11 +1,86 @@
-"""The ``dw`` command line (click): thin commands, one service call each."""
+"""The ``dw`` command line (click): thin commands, one service call each.
+
+Grammar (scripts depend on it): ``dw COMMAND [SUBCOMMAND] REPO [ARGS]``. Read commands
+take ``--json`` and print one JSON document. Every failure is one ``error: ...`` line on
+stderr and a non-zero exit status (see :mod:`dataworkflow.cli.errors`), never a traceback;
+set ``DW_DEBUG=1`` to see the traceback of an unexpected error.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
+from dataworkflow.cli.context import Backend
+from dataworkflow.cli.db import db_group, init
+from dataworkflow.cli.errors import (
+    EXIT_BROKEN_PIPE,
+    CliError,
+    Interrupted,
+    describe,
+    short_message,
+    silence_stdout,
+)
+from dataworkflow.cli.read import cat, diff, log, ls, show
+from dataworkflow.cli.refs import branch_group, tag_group
+from dataworkflow.cli.repo import repo_group
+from dataworkflow.cli.transfer import export, import_
 
-@click.group()
+
+class DwGroup(click.Group):
+    """The ``dw`` group: turns every error into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, mapping exceptions (dulwich ``cmd_*`` style, STYLE §2.6)."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+        except BrokenPipeError:
+            silence_stdout()  # the reader went away: stop quietly, like `git log | head`
+            ctx.exit(EXIT_BROKEN_PIPE)
+        except Exception as exc:
+            error = describe(exc)
+            if error is None:
+                if os.environ.get("DW_DEBUG"):
+                    raise
+                error = CliError(
+                    f"unexpected {type(exc).__name__}: {short_message(exc)}"
+                    " (set DW_DEBUG=1 to see where)"
+                )
+            raise error from exc
+
+
+@click.group(cls=DwGroup)
 @click.version_option(package_name="dataworkflow", prog_name="dw")
-def main() -> None:
-    """DataWorkflow: version control for data."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """DataWorkflow: version control for data.
+
+    Configured by environment variables, or a .env file in the current folder:
+    DATABASE_URL, STORAGE_PATH or S3_BUCKET (with S3_ENDPOINT_URL, AWS_*), and
+    DW_AUTHOR_NAME, DW_AUTHOR_EMAIL, DW_CACHE_DIR.
+    """
+    if not isinstance(ctx.obj, Backend):
+        ctx.obj = Backend()
+    ctx.call_on_close(ctx.obj.close)
+
+
+main.add_command(db_group)
+main.add_command(init)
+main.add_command(repo_group)
+main.add_command(import_)
+main.add_command(export)
+main.add_command(cat)
+main.add_command(ls)
+main.add_command(log)
+main.add_command(show)
+main.add_command(diff)
+main.add_command(branch_group)
+main.add_command(tag_group)
+
+__all__ = ["main"]

@@ -209,4 +209,6 @@ def validate_repository_name(name: str) -> str:
         raise InvalidName(
             f"repository name {shown} must start with a letter or digit and not end in '.'"
         )
+    if name.lower() in RESERVED_REPOSITORY_NAMES:
+        raise InvalidName(f"repository name {shown} is reserved for the web app's own pages")
     return name
