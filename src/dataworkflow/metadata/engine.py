@@ -56,7 +56,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no write lock, so WAL lets them run beside a writer.
+        read_only = connection.get_execution_options().get("dw_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -75,6 +77,9 @@ class Database:
         if self.url.get_backend_name() == "sqlite":
             _configure_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(dw_read_only=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -101,10 +106,12 @@ class Database:
     def reading(self) -> Iterator[Session]:
         """A session for reads; no changes are committed.
 
+        On SQLite it takes no write lock, so reads run beside a writer (WAL).
+
         Raises:
             DatabaseError: if the database cannot be reached.
         """
-        session = self.sessions()
+        session = self._read_sessions()
         try:
             yield session
             session.rollback()

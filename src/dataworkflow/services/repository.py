@@ -170,16 +170,20 @@ class Repository:
         self.db = db
         self.storage = storage
         self.name = name
-        with db.transaction() as session:
-            try:
+        try:
+            with db.reading() as session:  # the common case takes no write lock
                 row = get_repository_row(session, name)
-            except RepositoryNotFound:
-                if name != DEFAULT_REPOSITORY:
-                    raise
-                row = insert_repository(session, name, "", DEFAULT_BRANCH, False)
-                session.flush()
-            self.id = row.id
-            self.default_branch = row.default_branch
+                self.id, self.default_branch = row.id, row.default_branch
+        except RepositoryNotFound:
+            if name != DEFAULT_REPOSITORY:
+                raise
+            with db.transaction() as session:
+                try:
+                    row = get_repository_row(session, name)
+                except RepositoryNotFound:
+                    row = insert_repository(session, name, "", DEFAULT_BRANCH, False)
+                    session.flush()
+                self.id, self.default_branch = row.id, row.default_branch
 
     # --- low-level objects (the seed's API) -------------------------------------------
 
@@ -621,7 +625,10 @@ class Repository:
             if recursive:
                 listed = list(self._walk(session, folder.entry.id, prefix))
                 if after is not None:
-                    listed = [e for e in listed if e.path.encode() > (prefix + after).encode()]
+                    # Depth-first order is path order compared name by name: "a/x"
+                    # comes before "a-b" although "-" sorts before "/" as bytes.
+                    cut = _path_key(prefix + after)
+                    listed = [e for e in listed if _path_key(e.path) > cut]
                 return listed[:limit] if limit is not None else listed
             after_kind = None
             if folders_first and after is not None:
@@ -990,6 +997,11 @@ def _full_ref_name(name: str) -> str:
             raise InvalidInput("only refs/heads/ and refs/tags/ refs are supported")
         return name
     return branch_ref(name)
+
+
+def _path_key(path: str) -> tuple[bytes, ...]:
+    """Sort key of a path in a depth-first walk: its names' UTF-8 bytes, one by one."""
+    return tuple(name.encode("utf-8") for name in path.split("/"))
 
 
 def _parse_cursor(cursor: str) -> list[ObjectId]:
