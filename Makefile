@@ -17,7 +17,7 @@ setup: $(STAMP)
 run: setup
 	$(PY) scripts/init_db.py
 	$(PY) scripts/example_commit.py --if-empty
-	@echo "The web UI is not built yet (see the open web UI issue); the example above is in $${DATABASE_URL:-dataworkflow.db}."
+	$(VENV)/bin/dw serve
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench scripts
@@ -30,6 +30,7 @@ test: lint
 
 bench: setup
 	$(PY) bench/ingest.py
+	$(PY) bench/web.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ from dataworkflow.cli.errors import (
 from dataworkflow.cli.read import cat, diff, log, ls, show
 from dataworkflow.cli.refs import branch_group, tag_group
 from dataworkflow.cli.repo import repo_group
+from dataworkflow.cli.serve import serve
 from dataworkflow.cli.transfer import export, import_
 
 
@@ -82,5 +83,6 @@ main.add_command(show)
 main.add_command(diff)
 main.add_command(branch_group)
 main.add_command(tag_group)
+main.add_command(serve)
 
 __all__ = ["main"]
