@@ -135,3 +135,27 @@ def count_commits(session: Session, repository_id: int) -> int:
         )
         or 0
     )
+
+
+def ancestor_ids(
+    session: Session, repository_id: int, start: Iterable[str], limit: int
+) -> list[str]:
+    """Up to ``limit`` commits reachable from ``start`` (start included), in one query.
+
+    A recursive query that the outer LIMIT stops early on both databases, so prefetching
+    a page of history costs one round trip instead of one per commit.
+    """
+    starts = sorted(set(start))
+    if not starts:
+        return []
+    seed = (
+        select(CommitRow.id.label("id"))
+        .where(CommitRow.repository_id == repository_id, CommitRow.id.in_(starts))
+        .cte("ancestry", recursive=True)
+    )
+    step = select(CommitParentRow.parent_id).where(
+        CommitParentRow.repository_id == repository_id,
+        CommitParentRow.commit_id == seed.c.id,
+    )
+    ancestry = seed.union(step)
+    return list(session.scalars(select(ancestry.c.id).limit(limit)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
@@ -136,25 +136,31 @@ def list_entries(
     By name (UTF-8 byte order), or with ``folders_first`` by kind (trees, then blobs)
     and name: then the key of the last entry seen is ``(after_kind, after)``.
     """
-    query = select(TreeEntryRow).where(
+    base = select(TreeEntryRow).where(
         TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id == tree_id
     )
-    if folders_first:
-        if after is not None and after_kind is not None:
-            query = query.where(
-                or_(
-                    TreeEntryRow.kind < after_kind,
-                    and_(TreeEntryRow.kind == after_kind, TreeEntryRow.name > after),
-                )
-            )
-        query = query.order_by(TreeEntryRow.kind.desc(), TreeEntryRow.name)
-    else:
-        if after is not None:
+    if not folders_first:
+        query = base if after is None else base.where(TreeEntryRow.name > after)
+        query = query.order_by(TreeEntryRow.name)
+        if limit is not None:
+            query = query.limit(limit)
+        return [entry_from_row(row) for row in session.scalars(query)]
+    # One query per kind, each ``ORDER BY name`` along the index: a single query ordering
+    # by (kind DESC, name) makes SQLite sort the whole folder for every page.
+    found: list[TreeEntry] = []
+    for kind in ("tree", "blob"):
+        if after_kind == "blob" and kind == "tree":
+            continue
+        query = base.where(TreeEntryRow.kind == kind)
+        if after is not None and after_kind == kind:
             query = query.where(TreeEntryRow.name > after)
         query = query.order_by(TreeEntryRow.name)
-    if limit is not None:
-        query = query.limit(limit)
-    return [entry_from_row(row) for row in session.scalars(query)]
+        if limit is not None:
+            query = query.limit(limit - len(found))
+        found.extend(entry_from_row(row) for row in session.scalars(query))
+        if limit is not None and len(found) >= limit:
+            break
+    return found
 
 
 def get_trees(session: Session, repository_id: int, tree_ids: Iterable[str]) -> dict[str, Tree]:

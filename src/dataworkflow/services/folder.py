@@ -23,6 +23,7 @@ from dataworkflow.core.objects import FileMode, Tree, TreeEntry
 from dataworkflow.errors import InvalidInput, InvalidName
 
 SMALL_FILE = 1024 * 1024
+KEEP_BUDGET = 256 * 1024 * 1024  # small-file bytes kept in memory between hashing and storing
 HASH_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
@@ -36,6 +37,8 @@ class LocalFile:
     mtime_ns: int
     mode: FileMode
     id: ObjectId | None = None
+    data: bytes | None = None
+    """The content of a small file, kept from hashing so storing it needs no second read."""
 
     @property
     def relpath(self) -> str:
@@ -141,17 +144,39 @@ def _hash_file(path: str) -> tuple[ObjectId, int]:
     return ObjectId(digest.hexdigest()), size
 
 
+def _read_small(path: str) -> bytes:
+    """A small file's bytes through a raw descriptor (no buffered-file syscalls)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except PermissionError:
+        raise InvalidInput(f"permission denied reading {path!r}") from None
+    except FileNotFoundError:
+        raise InvalidInput(f"{path!r} disappeared while it was being read") from None
+    try:
+        chunks = []
+        while chunk := os.read(fd, SMALL_FILE):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def hash_files(
     files: list[LocalFile],
     stat_cache: StatCache | None = None,
     on_hashed: Callable[[LocalFile], None] | None = None,
+    keep_budget: int = KEEP_BUDGET,
 ) -> None:
     """Fill in ``id`` (and the real size) of every file.
+
+    Small files are read whole; up to ``keep_budget`` bytes of them stay in ``data`` so
+    that storing them later does not read them again.
 
     Raises:
         InvalidInput: if a file cannot be read.
     """
     large: list[LocalFile] = []
+    kept = 0
     for local in files:
         if stat_cache is not None:
             cached = stat_cache.lookup(local.relpath, local.size, local.mtime_ns)
@@ -163,7 +188,11 @@ def hash_files(
         if local.size >= SMALL_FILE:
             large.append(local)
             continue
-        local.id, local.size = _hash_file(local.path)
+        data = _read_small(local.path)
+        local.id, local.size = ObjectId(hashlib.sha256(data).hexdigest()), len(data)
+        if kept + len(data) <= keep_budget:
+            local.data = data
+            kept += len(data)
         if on_hashed:
             on_hashed(local)
     if large:

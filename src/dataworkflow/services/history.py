@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import TreeEntry
 from dataworkflow.errors import InvalidInput
-from dataworkflow.metadata.commits import StoredCommit, get_commits
+from dataworkflow.metadata.commits import StoredCommit, ancestor_ids, get_commits
 
 EntryLookup = Callable[[ObjectId, str], TreeEntry | None]
 
@@ -58,8 +58,13 @@ def walk_history(
     def load(ids: Sequence[str]) -> None:
         missing = [i for i in ids if i not in cache]
         if missing:
-            cache.update(get_commits(session, repository_id, missing))
+            # Prefetch the ancestry a page will need in one query, not one per commit.
+            wanted = max(16, 2 * (limit - len(found)) + 8)
+            ahead = ancestor_ids(session, repository_id, missing, wanted)
+            fetch = [i for i in dict.fromkeys([*missing, *ahead]) if i not in cache]
+            cache.update(get_commits(session, repository_id, fetch))
 
+    found: list[StoredCommit] = []
     load(start)
     for commit_id in start:
         if commit_id not in cache:
@@ -77,12 +82,11 @@ def walk_history(
     for commit_id in start:
         push(commit_id)
     entry_cache: dict[tuple[str, str], TreeEntry | None] = {}
-    found: list[StoredCommit] = []
     while heap and len(found) < limit:
         _, _, popped = heapq.heappop(heap)
         commit_id = ObjectId(popped)
         queued.discard(commit_id)
-        stored = cache.pop(commit_id)
+        stored = cache[commit_id]
         parents = stored.commit.parents
         load(parents)
         for parent in parents:

@@ -33,6 +33,7 @@ from dataworkflow.core.names import (
 from dataworkflow.core.objects import EMPTY_TREE_ID, Commit, FileMode, Signature, Tree, TreeEntry
 from dataworkflow.errors import (
     AlreadyExists,
+    ChecksumMismatch,
     InvalidInput,
     NotAFile,
     ObjectNotFound,
@@ -81,7 +82,7 @@ from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync
 
 DEFAULT_REPOSITORY = "default"
 DEFAULT_AUTHOR = ("DataWorkflow", "dataworkflow@localhost")
-STORE_WORKERS = 8
+STORE_WORKERS = 4
 
 
 class _Unset:
@@ -946,7 +947,13 @@ class Repository:
         def put(local: LocalFile) -> LocalFile:
             try:
                 with deferred.deferred_sync() if deferred else nullcontext():
-                    self.storage.put_file(local.path, local.id)
+                    if local.data is not None:
+                        stored = self.storage.put_bytes(local.data)
+                        local.data = None
+                        if stored.id != local.id:  # pragma: no cover - hashed the same bytes
+                            raise ChecksumMismatch(str(local.id), stored.id)
+                    else:
+                        self.storage.put_file(local.path, local.id)
             except FileNotFoundError:
                 raise InvalidInput(f"{local.path!r} disappeared during the import") from None
             except PermissionError:
