@@ -23,6 +23,7 @@ from dataworkflow.cli.errors import (
     short_message,
     silence_stdout,
 )
+from dataworkflow.cli.merge import cherry_pick_command, merge, revert_command
 from dataworkflow.cli.read import cat, diff, log, ls, show
 from dataworkflow.cli.refs import branch_group, tag_group
 from dataworkflow.cli.repo import repo_group
@@ -84,5 +85,8 @@ main.add_command(diff)
 main.add_command(branch_group)
 main.add_command(tag_group)
 main.add_command(serve)
+main.add_command(merge)
+main.add_command(revert_command)
+main.add_command(cherry_pick_command)
 
 __all__ = ["main"]
