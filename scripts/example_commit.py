@@ -79,7 +79,7 @@ def readings_csv(station: str, days: int, seed: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def curated_parquet(days: int, seed: int) -> bytes:
+def curated_parquet(days: int, seed: int, max_temperature: float | None = None) -> bytes:
     rng = random.Random(seed)
     table = pa.table(
         {
@@ -89,6 +89,10 @@ def curated_parquet(days: int, seed: int) -> bytes:
             "valid": [rng.random() > 0.1 for _ in range(days)],
         }
     )
+    if max_temperature is not None:  # the experiment's stricter outlier filter
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.less_equal(table["temperature_c"], max_temperature))
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -138,8 +142,14 @@ def build(repo: Repository) -> None:
     repo.create_branch("experiment/cleaning")
     commit(
         "experiment/cleaning",
-        [Put("data/curated/readings.parquet", curated_parquet(85, 7))],
-        "Drop outliers with a stricter filter",
+        [
+            Put("data/curated/readings.parquet", curated_parquet(90, 5, max_temperature=22.0)),
+            Put(
+                "data/raw/hill.csv",
+                readings_csv("hill", 30, 4).replace(b",hill,", b",hill-top,", 1),
+            ),
+        ],
+        "Drop outliers with a stricter filter\n\nAlso corrects the hill station's name.",
         author="Grace Hopper",
         author_email="grace@example.com",
         authored_at=next(when),

@@ -118,3 +118,18 @@ def test_hostile_file_name_executes_nothing(server, page, tmp_path):
     )
     page.goto(server + "/example/raw/main/" + name.replace("<", "%3C").replace(">", "%3E"))
     assert page.problems == []
+
+
+def test_compare_see_a_csv_table_diff_and_merge(server, page):
+    page.goto(server + "/example/compare/main...experiment/cleaning?key=date")
+    diff = page.locator(".file-diff", has_text="data/raw/hill.csv")
+    assert "~1 changed" in diff.locator(".table-meta").inner_text()
+    assert diff.locator("td.cell-changed ins").first.inner_text() == "hill-top"
+    screenshot(page, "16-compare")
+    page.click("button:has-text('Merge into main')")
+    assert "/example/commit/" in page.url
+    assert "Merged experiment/cleaning into main" in page.locator(".flash-success").inner_text()
+    assert page.locator(".commit-facts dt", has_text="parents").count() == 1
+    screenshot(page, "17-merge-commit")
+    page.goto(server + "/example/tree/main/data/raw")
+    assert page.problems == []

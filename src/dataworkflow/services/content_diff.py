@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from dataworkflow.core.ids import ObjectId
 from dataworkflow.errors import InvalidInput
 
 TEXT_LIMIT = 1024 * 1024
@@ -244,23 +245,100 @@ def parquet_table(opener: Opener) -> tuple[list[str], list[str], Callable[[], It
     """
     import pyarrow.parquet as pq
 
-    def open_file() -> pq.ParquetFile:
-        stream = opener()
+    def open_file(stream: BinaryIO) -> pq.ParquetFile:
         data = stream if stream.seekable() else io.BytesIO(stream.read())
         try:
             return pq.ParquetFile(data)
         except Exception as exc:  # pyarrow raises many kinds of errors for bad files
             raise InvalidInput(f"not a readable Parquet file: {type(exc).__name__}") from None
 
-    parquet = open_file()
-    names = [f.name for f in parquet.schema_arrow]
-    types = [str(f.type) for f in parquet.schema_arrow]
+    with opener() as stream:
+        schema = open_file(stream).schema_arrow
+    names = [f.name for f in schema]
+    types = [str(f.type) for f in schema]
 
     def rows() -> Iterator[Row]:
-        source = open_file()
-        for batch in source.iter_batches(batch_size=10_000):
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            for r in range(batch.num_rows):
-                yield tuple("" if col[r] is None else str(col[r]) for col in columns)
+        with opener() as stream:
+            for batch in open_file(stream).iter_batches(batch_size=10_000):
+                columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                for r in range(batch.num_rows):
+                    yield tuple("" if col[r] is None else str(col[r]) for col in columns)
 
     return names, types, rows
+
+
+TABLE_EXTENSIONS = {".csv": ",", ".tsv": "\t"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+
+
+@dataclass
+class FileDiff:
+    """How one changed file differs: ``kind`` is text, table, image, binary or error."""
+
+    kind: str
+    text: TextDiff | None = None
+    table: TableDiff | None = None
+    old_size: int | None = None
+    new_size: int | None = None
+    message: str = ""
+
+
+def _extension(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def diff_file(
+    open_blob: Callable[[ObjectId], BinaryIO],
+    path: str,
+    old_id: ObjectId | None,
+    new_id: ObjectId | None,
+    old_size: int | None,
+    new_size: int | None,
+    key: Sequence[str] = (),
+) -> FileDiff:
+    """Diff one file's two versions (an id is None where the file is absent)."""
+    ext = _extension(path)
+    if ext in IMAGE_EXTENSIONS:
+        return FileDiff("image", old_size=old_size, new_size=new_size)
+
+    def opener(blob_id: ObjectId | None) -> Opener:
+        if blob_id is None:
+            return lambda: io.BytesIO(b"")
+        return lambda: open_blob(blob_id)
+
+    try:
+        if ext in TABLE_EXTENSIONS or ext == ".parquet":
+            if ext == ".parquet":
+                empty: tuple[list[str], list[str], Callable[[], Iterator[Row]]] = (
+                    [],
+                    [],
+                    lambda: iter(()),
+                )
+                old_cols, _, old_rows = parquet_table(opener(old_id)) if old_id else empty
+                new_cols, _, new_rows = parquet_table(opener(new_id)) if new_id else empty
+            else:
+                delimiter = TABLE_EXTENSIONS[ext]
+                old_cols, old_rows = csv_rows(opener(old_id), delimiter)
+                new_cols, new_rows = csv_rows(opener(new_id), delimiter)
+            usable_key = list(key) if all(k in old_cols and k in new_cols for k in key) else []
+            table = table_diff(old_cols, old_rows, new_cols, new_rows, key=usable_key)
+            return FileDiff("table", table=table, old_size=old_size, new_size=new_size)
+    except InvalidInput as exc:
+        return FileDiff("error", message=str(exc), old_size=old_size, new_size=new_size)
+    if (old_size or 0) > TEXT_LIMIT or (new_size or 0) > TEXT_LIMIT:
+        return FileDiff(
+            "text", text=TextDiff([], too_large=True), old_size=old_size, new_size=new_size
+        )
+    old = new = None
+    if old_id:
+        with open_blob(old_id) as stream:
+            old = stream.read()
+    if new_id:
+        with open_blob(new_id) as stream:
+            new = stream.read()
+    text = text_diff(old, new, path, path)
+    return FileDiff(
+        "binary" if text.binary else "text", text=text, old_size=old_size, new_size=new_size
+    )

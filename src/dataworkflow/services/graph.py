@@ -47,3 +47,46 @@ def ahead_behind(
             else:
                 flags[parent] |= flag
     return counts[_LEFT], counts[_RIGHT]
+
+
+def only_in(
+    session: Session, repository_id: int, head: ObjectId, base: ObjectId, limit: int
+) -> tuple[list[StoredCommit], int]:
+    """Commits reachable from ``head`` but not from ``base``, newest first (at most ``limit``).
+
+    Returns the listed commits and how many there are in all.
+    """
+    if head == base:
+        return [], 0
+    cache: dict[str, StoredCommit] = get_commits(session, repository_id, {head, base})
+    flags: dict[str, int] = {head: _LEFT}
+    flags[base] = flags.get(base, 0) | _RIGHT
+    heap: list[tuple[int, int, str]] = []
+    for start in {head, base}:
+        stored = cache[start]
+        heapq.heappush(heap, (-stored.generation, -stored.commit.committer.timestamp, start))
+    listed: list[StoredCommit] = []
+    total = 0
+    while heap:
+        if all(flags[c] & _RIGHT for _, _, c in heap):
+            break  # only history that base has too remains
+        _, _, commit_id = heapq.heappop(heap)
+        flag = flags[commit_id]
+        if flag == _LEFT:
+            total += 1
+            if len(listed) < limit:
+                listed.append(cache[commit_id])
+        parents = cache[commit_id].commit.parents
+        missing = [p for p in parents if p not in cache]
+        if missing:
+            cache.update(get_commits(session, repository_id, missing))
+        for parent in parents:
+            if parent not in flags:
+                flags[parent] = flag
+                stored = cache[parent]
+                heapq.heappush(
+                    heap, (-stored.generation, -stored.commit.committer.timestamp, parent)
+                )
+            else:
+                flags[parent] |= flag
+    return listed, total

@@ -53,8 +53,54 @@ def isodate(when: datetime) -> str:
     return when.isoformat(timespec="minutes")
 
 
+def split_pairs(lines: list[str]) -> list[tuple[tuple[str, int | None, str], ...]]:
+    """Unified diff lines as side-by-side rows of ``(class, line number, text)`` pairs."""
+    rows: list[tuple[tuple[str, int | None, str], ...]] = []
+    old_no = new_no = 0
+    removed: list[tuple[int, str]] = []
+    added: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        for i in range(max(len(removed), len(added))):
+            left = ("del", *removed[i]) if i < len(removed) else ("empty", None, "")
+            right = ("ins", *added[i]) if i < len(added) else ("empty", None, "")
+            rows.append((left, right))
+        removed.clear()
+        added.clear()
+
+    for line in lines:
+        if line.startswith(("---", "+++")) and not rows and not removed and not added:
+            continue
+        if line.startswith("@@"):
+            flush()
+            try:
+                old_part, new_part = line.split()[1:3]
+                old_no = int(old_part[1:].split(",")[0]) - 1
+                new_no = int(new_part[1:].split(",")[0]) - 1
+            except (ValueError, IndexError):
+                pass
+            rows.append((("hunk", None, line), ("hunk", None, "")))
+        elif line.startswith("-"):
+            old_no += 1
+            removed.append((old_no, line[1:]))
+        elif line.startswith("+"):
+            new_no += 1
+            added.append((new_no, line[1:]))
+        else:
+            flush()
+            old_no += 1
+            new_no += 1
+            rows.append((("ctx", old_no, line[1:]), ("ctx", new_no, line[1:])))
+    flush()
+    return rows
+
+
 def register_filters(app: Flask) -> None:
     """Make the filters available to every template."""
     app.jinja_env.filters.update(
-        short_id=short_id, filesize=filesize, timesince=timesince, isodate=isodate
+        short_id=short_id,
+        filesize=filesize,
+        timesince=timesince,
+        isodate=isodate,
+        split_pairs=split_pairs,
     )

@@ -12,6 +12,8 @@ The whole URL scheme (klaus-style: one table to read)::
     /<repo>/branches                       ui.branches     list; POST creates a branch
     /<repo>/branches/delete                ui.delete_branch  POST
     /<repo>/tags                           ui.tags
+    /<repo>/compare/<base>...<head>        ui.compare      commits + file diffs (?key=, ?view=split)
+    /<repo>/compare/<base>...<head>/merge  ui.merge        POST: merge head into branch base
     /<repo>/upload/<rev>[/<path>]          ui.upload       GET form, POST commits the files
 
 ``<rev>/<path>`` is one URL segment run: branch names may contain ``/``, so the longest
@@ -24,6 +26,6 @@ from flask import Blueprint
 
 bp = Blueprint("ui", __name__)
 
-from dataworkflow.web.ui import blob, branches, commits, repos, tree, upload  # noqa: E402
+from dataworkflow.web.ui import blob, branches, commits, compare, repos, tree, upload  # noqa: E402
 
-__all__ = ["blob", "bp", "branches", "commits", "repos", "tree", "upload"]
+__all__ = ["blob", "bp", "branches", "commits", "compare", "repos", "tree", "upload"]

@@ -9,6 +9,7 @@ from dataworkflow.errors import InvalidInput
 from dataworkflow.web.context import get_repository
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import locate, refs_context
+from dataworkflow.web.ui.compare import file_diffs, parse_key
 
 PAGE = 50
 MAX_CHANGES = 1000  # a 100,000-file import lists its first thousand changes
@@ -27,7 +28,7 @@ def commits(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     )
 
 
-@bp.get("/<repo_name>/commit/<rev>")
+@bp.get("/<repo_name>/commit/<path:rev>")
 def commit(repo_name: str, rev: str) -> ResponseReturnValue:
     """One commit: message, people, metadata, parents and the files it changed."""
     if len(rev) > 200:
@@ -38,6 +39,8 @@ def commit(repo_name: str, rev: str) -> ResponseReturnValue:
     changes = repo.diff(parents[0] if parents else None, entry.id)
     shown = changes[:MAX_CHANGES]
     sizes = repo.blob_sizes(c.new.id for c in shown if c.new is not None)
+    key = parse_key(request.args.get("key"))
+    view = "split" if request.args.get("view") == "split" else "unified"
     return render_template(
         "ui/commit.html",
         repo=repo,
@@ -45,5 +48,8 @@ def commit(repo_name: str, rev: str) -> ResponseReturnValue:
         changes=shown,
         total_changes=len(changes),
         sizes=sizes,
+        diffs=file_diffs(repo, shown, key),
+        parent_rev=parents[0] if parents else entry.id,
+        view=view,
         **refs_context(repo),
     )
