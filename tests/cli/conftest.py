@@ -155,13 +155,19 @@ def hash_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from dataworkflow.services import folder
 
     calls: list[str] = []
-    original = folder._hash_file
+    original_large, original_small = folder._hash_file, folder._read_small
 
-    def counting(path: str):
+    def counting_large(path: str):
         calls.append(path)
-        return original(path)
+        return original_large(path)
 
-    monkeypatch.setattr(folder, "_hash_file", counting)
+    def counting_small(path: str):
+        calls.append(path)
+        return original_small(path)
+
+    # Large files are hashed by _hash_file; small ones are read whole by _read_small.
+    monkeypatch.setattr(folder, "_hash_file", counting_large)
+    monkeypatch.setattr(folder, "_read_small", counting_small)
     return calls
 
 
@@ -229,6 +235,14 @@ def deny_open(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
         return original(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", guarded)
+    original_os_open = os.open
+
+    def guarded_os_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == denied:
+            raise PermissionError(errno.EACCES, "Permission denied", denied)
+        return original_os_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_os_open)
 
 
 def deny_mkdir_below(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:

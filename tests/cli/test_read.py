@@ -168,7 +168,7 @@ def test_show_json(dw, history):
 
 
 def test_diff_of_a_folder_and_errors(dw, history):
-    assert dw.ok("diff", history, "main~1", "main", "d").stdout == "D\td/e/c.txt\n"
+    assert dw.ok("diff", history, "main~1", "main", "d", "--name-status").stdout == "D\td/e/c.txt\n"
     assert dw.ok("diff", history, "main", "main").stdout == ""
     assert dw.json("diff", history, "main", "main") == []
     dw.fails("diff", history, "main", "nope", message="revision 'nope' not found")
@@ -180,7 +180,7 @@ def test_diff_quotes_unusual_paths(dw, repo_name, tmp_path):
     dw.ok("import", str(folder), repo_name, "-m", "one")
     write_tree(folder, {'tab\there "q"': b"2", "été": b"3"})
     dw.ok("import", str(folder), repo_name, "-m", "two")
-    assert dw.ok("diff", repo_name, "main~1", "main").stdout.splitlines() == [
+    assert dw.ok("diff", repo_name, "main~1", "main", "--name-status").stdout.splitlines() == [
         'A\t"tab\\there \\"q\\""',
         "A\tété",
     ]

@@ -140,7 +140,11 @@ def test_deleted_changed_added_files_show_in_diff(dw, repo_name, tmp_path):
         "A\tnew/added.csv",
         "T\tx.sh",
     ]
-    assert dw.ok("diff", repo_name, "main~1", "main").stdout == result.stdout
+    patch = dw.ok("diff", repo_name, "main~1", "main").stdout.splitlines()
+    assert "diff --dw a/change.txt b/change.txt" in patch
+    assert "-v1" in patch and "+version 2" in patch
+    assert "@ column added: a" in patch  # new/added.csv (a header only), diffed as a table
+    assert "old mode 100644" in patch and "new mode 100755" in patch
     stat = dw.ok("diff", repo_name, "main~1", "main", "--stat").stdout.splitlines()
     assert stat[0].split() == ["change.txt", "|", "M", "2", "B", "->", "9", "B", "(+7", "B)"]
     assert stat[-1] == " 5 files changed, +11 B, -2 B"
@@ -148,6 +152,7 @@ def test_deleted_changed_added_files_show_in_diff(dw, repo_name, tmp_path):
     assert changes[0] == {
         "status": "M",
         "path": "change.txt",
+        "old_path": None,
         "old_id": hashlib.sha256(b"v1").hexdigest(),
         "new_id": hashlib.sha256(b"version 2").hexdigest(),
         "old_mode": "100644",
@@ -392,16 +397,16 @@ def _send_sigint_while_hashing(monkeypatch, after: int, times: int = 1) -> list[
     from dataworkflow.services import folder as folder_module
 
     calls: list[str] = []
-    original = folder_module._hash_file
+    original = folder_module._read_small
 
-    def hash_file(path):
+    def read_small(path):
         calls.append(path)
         if len(calls) == after:
             for _ in range(times):
                 os.kill(os.getpid(), signal.SIGINT)
         return original(path)
 
-    monkeypatch.setattr(folder_module, "_hash_file", hash_file)
+    monkeypatch.setattr(folder_module, "_read_small", read_small)
     return calls
 
 
@@ -479,11 +484,11 @@ def test_real_ctrl_c_in_a_process(tmp_path):
     script = (
         "import sys, time\n"
         "from dataworkflow.services import folder\n"
-        "original = folder._hash_file\n"
+        "original = folder._read_small\n"
         "def slow(path):\n"
         "    sys.stderr.write('hashing\\n'); sys.stderr.flush(); time.sleep(0.02)\n"
         "    return original(path)\n"
-        "folder._hash_file = slow\n"
+        "folder._read_small = slow\n"
         "from dataworkflow.cli import main\n"
         "main(sys.argv[1:], prog_name='dw')\n"
     )

@@ -104,3 +104,69 @@ def test_export_detects_corrupt_bytes(repo, tmp_path):
 def test_safe_destination_refuses_escapes(tmp_path, relpath):
     with pytest.raises(InvalidName):
         safe_destination(tmp_path, relpath)
+
+
+# --- named cases: tree diff --------------------------------------------------------------
+
+
+def build(repo, branch, spec):
+    """Make ``branch`` hold exactly ``spec`` ({path: content}); "x:" marks executables."""
+    existing = (
+        {e.path for e in repo.walk(branch) if e.entry.kind == "blob"}
+        if repo.head(branch)
+        else set()
+    )
+    deletions = [Delete(p) for p in existing - set(spec)]
+    if deletions:  # first, so a file may become a folder
+        repo.commit(branch, deletions, "drop")
+    puts = [
+        Put(p, c.removeprefix("x:").encode(), executable=c.startswith("x:"))
+        for p, c in spec.items()
+    ]
+    return repo.commit(branch, puts, "state", allow_empty=True).commit_id
+
+
+TREE_DIFF_CASES = [
+    pytest.param({"a": "1"}, {"a": "1"}, [], id="identical"),
+    pytest.param({}, {"a": "1"}, [("A", "a", None)], id="added"),
+    pytest.param({"a": "1"}, {}, [("D", "a", None)], id="deleted"),
+    pytest.param({"a": "1"}, {"a": "2"}, [("M", "a", None)], id="modified"),
+    pytest.param({"a": "1"}, {"a": "x:1"}, [("T", "a", None)], id="mode-changed"),
+    pytest.param({"a": "1"}, {"b": "1"}, [("R", "b", "a")], id="renamed"),
+    pytest.param(
+        {"d/a": "1"}, {"e/f/a": "1"}, [("R", "e/f/a", "d/a")], id="renamed-across-folders"
+    ),
+    pytest.param(
+        {"a": "1"},
+        {"a": "2", "b": "1"},
+        [("M", "a", None), ("C", "b", "a")],
+        id="copied-from-modified",
+    ),
+    pytest.param(
+        {"a": "1", "k": "0"},
+        {"a": "1", "b": "1", "k": "0"},
+        [("A", "b", None)],
+        id="copy-of-untouched-is-an-add",
+    ),
+    pytest.param(
+        {"p": "1"}, {"p/q": "2"}, [("D", "p", None), ("A", "p/q", None)], id="file-to-folder"
+    ),
+    pytest.param(
+        {"d/x/1": "1", "d/y": "2", "z": "3"},
+        {"d/x/1": "9", "d/y": "2", "z": "3"},
+        [("M", "d/x/1", None)],
+        id="nested-one-change",
+    ),
+    pytest.param(
+        {"e/a": "1", "e/b": "2"}, {}, [("D", "e/a", None), ("D", "e/b", None)], id="folder-deleted"
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), TREE_DIFF_CASES)
+def test_tree_diff_cases(repo, old, new, expected):
+    repo.commit("main", [Put("keep", b"k")], "root")
+    first = build(repo, "main", {"keep": "k", **old})
+    second = build(repo, "main", {"keep": "k", **new})
+    got = [(c.status, c.path, c.old_path) for c in repo.diff(first, second)]
+    assert got == expected

@@ -159,8 +159,8 @@ def test_hash_files_uses_the_cache(tmp_path, monkeypatch):
         hash_files(scan_folder(root).files, cache)
         cache.save()
     reads = []
-    original = folder_module._hash_file
-    monkeypatch.setattr(folder_module, "_hash_file", lambda p: reads.append(p) or original(p))
+    original = folder_module._read_small
+    monkeypatch.setattr(folder_module, "_read_small", lambda p: reads.append(p) or original(p))
     with SqliteStatCache.for_folder(tmp_path / "cache", root, now_ns=NOW) as cache:
         files = scan_folder(root).files
         hash_files(files, cache)

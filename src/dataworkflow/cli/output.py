@@ -107,6 +107,7 @@ def change_json(change: Change) -> dict[str, Any]:
     return {
         "status": change.status,
         "path": change.path,
+        "old_path": change.old_path,
         "old_id": change.old.id if change.old else None,
         "new_id": change.new.id if change.new else None,
         "old_mode": change.old.mode.value if change.old else None,
@@ -161,7 +162,9 @@ def commit_header_lines(commit_id: str, commit: Commit) -> Iterator[str]:
 
 
 def name_status_line(change: Change) -> str:
-    """``M<TAB>path``, as ``git diff --name-status`` prints it."""
+    """``M<TAB>path`` (``R<TAB>old<TAB>new`` for renames), as ``git diff --name-status``."""
+    if change.old_path is not None:
+        return f"{change.status}\t{quote_path(change.old_path)}\t{quote_path(change.path)}"
     return f"{change.status}\t{quote_path(change.path)}"
 
 

@@ -24,6 +24,7 @@ from dataworkflow.cli.output import (
 )
 from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.errors import ChecksumMismatch, NotAFile
+from dataworkflow.services.content_diff import diff_file
 from dataworkflow.services.diff import Change
 from dataworkflow.services.repository import LogEntry, Repository
 
@@ -159,29 +160,53 @@ def show(backend: Backend, repo: str, rev: str | None, as_json: bool) -> None:
 @click.argument("rev2")
 @click.argument("path", default="")
 @click.option(
+    "--patch",
+    "output",
+    flag_value="patch",
+    default=True,
+    help="What changed inside each file: unified text, table rows [default].",
+)
+@click.option(
     "--name-status",
     "output",
     flag_value="name-status",
-    default=True,
-    help="Status letter (A, D, M, T) and path of each changed file [default].",
+    help="Status letter (A, D, M, T, R, C) and path of each changed file.",
 )
 @click.option("--stat", "output", flag_value="stat", help="Size change of each file.")
+@click.option("--key", default="", metavar="COLUMNS", help="Key columns for table diffs: id,date.")
 @json_option
 @pass_backend
 def diff(
-    backend: Backend, repo: str, rev1: str, rev2: str, path: str, output: str, as_json: bool
+    backend: Backend,
+    repo: str,
+    rev1: str,
+    rev2: str,
+    path: str,
+    output: str,
+    key: str,
+    as_json: bool,
 ) -> None:
-    """Show the files added, deleted or modified from REV1 to REV2 (below PATH)."""
+    """Show what changed from REV1 to REV2 (below PATH): inside files, or per path."""
     repository = backend.repository(repo)
     changes = repository.diff(rev1, rev2, path)
-    if output != "stat":
+    if output == "name-status" or (output == "patch" and as_json):
         if as_json:
             echo_json([change_json(change) for change in changes])
             return
         for change in changes:
             click.echo(name_status_line(change))
         return
-    sizes = [_sizes(repository, rev1, rev2, change) for change in changes]
+    ids = [e.id for c in changes for e in (c.old, c.new) if e is not None]
+    known = repository.blob_sizes(ids)
+    sizes = [
+        (known.get(c.old.id) if c.old else None, known.get(c.new.id) if c.new else None)
+        for c in changes
+    ]
+    if output == "patch":
+        columns = [c.strip() for c in key.split(",") if c.strip()]
+        for change, (old, new) in zip(changes, sizes, strict=True):
+            _print_patch(repository, change, old, new, columns)
+        return
     if as_json:
         echo_json(
             [
@@ -193,12 +218,55 @@ def diff(
     _print_stat(changes, sizes)
 
 
-def _sizes(
-    repository: Repository, rev1: str, rev2: str, change: Change
-) -> tuple[int | None, int | None]:
-    old = repository.stat(rev1, change.path).size if change.old is not None else None
-    new = repository.stat(rev2, change.path).size if change.new is not None else None
-    return old, new
+def _print_patch(
+    repository: Repository, change: Change, old: int | None, new: int | None, key: list[str]
+) -> None:
+    """One file's change, git-style for text, as +/-/~ rows for tables."""
+    source = change.old_path or change.path
+    click.echo(f"diff --dw a/{quote_path(source)} b/{quote_path(change.path)}")
+    if change.old_path is not None:
+        click.echo(f"{'rename' if change.kind == 'renamed' else 'copy'} from {change.old_path}")
+    if change.kind == "mode" and change.old and change.new:
+        click.echo(f"old mode {change.old.mode.value}\nnew mode {change.new.mode.value}")
+        return
+    result = diff_file(
+        repository.storage.open,
+        change.path,
+        change.old.id if change.old else None,
+        change.new.id if change.new else None,
+        old,
+        new,
+        key,
+    )
+    if result.kind == "table" and result.table is not None:
+        table = result.table
+        for note in table.schema_changes:
+            click.echo(f"@ {note}")
+        click.echo(
+            f"@ +{table.added_count} -{table.removed_count} ~{table.changed_count} rows"
+            + (f" (key: {','.join(table.key)})" if table.key else "")
+        )
+        for number, row in table.removed:
+            click.echo(f"-{number}\t" + ",".join(row))
+        for number, row in table.added:
+            click.echo(f"+{number}\t" + ",".join(row))
+        for changed in table.changed:
+            cells = "; ".join(
+                f"{column}: {changed.old[i]} -> {changed.new[i]}"
+                for i, column in enumerate([c for c in table.new_columns if c in table.old_columns])
+                if column in changed.columns
+            )
+            click.echo(f"~{','.join(changed.key)}\t{cells}")
+        return
+    if result.kind in ("binary", "image"):
+        click.echo("Binary files differ")
+    elif result.kind == "error":
+        click.echo(f"@ {result.message}")
+    elif result.text is not None and result.text.too_large:
+        click.echo(f"@ too large to show ({format_size(old or 0)} -> {format_size(new or 0)})")
+    elif result.text is not None:
+        for line in result.text.lines:
+            click.echo(line)
 
 
 def _print_stat(changes: list[Change], sizes: list[tuple[int | None, int | None]]) -> None:

@@ -13,8 +13,15 @@ from typing import Literal
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import FileMode, Tree, TreeEntry
 
-ChangeKind = Literal["added", "deleted", "modified", "mode"]
-STATUS_LETTER: dict[str, str] = {"added": "A", "deleted": "D", "modified": "M", "mode": "T"}
+ChangeKind = Literal["added", "deleted", "modified", "mode", "renamed", "copied"]
+STATUS_LETTER: dict[str, str] = {
+    "added": "A",
+    "deleted": "D",
+    "modified": "M",
+    "mode": "T",
+    "renamed": "R",
+    "copied": "C",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +32,12 @@ class Change:
     path: str
     old: TreeEntry | None
     new: TreeEntry | None
+    old_path: str | None = None
+    """Where a renamed or copied file came from."""
 
     @property
     def status(self) -> str:
-        """Git's one-letter status: A, D, M or T (mode change only)."""
+        """Git's one-letter status: A, D, M, T (mode only), R (renamed) or C (copied)."""
         return STATUS_LETTER[self.kind]
 
 
@@ -73,3 +82,40 @@ def _all(load: TreeLoader, entry: TreeEntry, path: str, kind: ChangeKind) -> Ite
         yield Change("added", path, None, entry)
     else:
         yield Change("deleted", path, entry, None)
+
+
+def detect_renames(changes: list[Change]) -> list[Change]:
+    """Pair deletions and additions of the same blob as renames, in path order.
+
+    An added file whose blob is the old content of a file this change modified or
+    deleted (and is not claimed by a rename) is marked as a copy of it. Only files in
+    the change are candidates, so the cost stays proportional to the change.
+    """
+    deleted: dict[str, list[Change]] = {}
+    sources: dict[str, Change] = {}
+    for change in changes:
+        if change.old is not None and change.kind in ("deleted", "modified", "mode"):
+            sources.setdefault(change.old.id, change)
+            if change.kind == "deleted":
+                deleted.setdefault(change.old.id, []).append(change)
+    renamed_from: set[str] = set()
+    result: list[Change] = []
+    for change in changes:
+        if change.kind != "added" or change.new is None:
+            continue
+        candidates = [c for c in deleted.get(change.new.id, []) if c.path not in renamed_from]
+        if candidates:
+            source = candidates[0]
+            renamed_from.add(source.path)
+            result.append(Change("renamed", change.path, source.old, change.new, source.path))
+        elif change.new.id in sources:
+            source = sources[change.new.id]
+            result.append(Change("copied", change.path, source.old, change.new, source.path))
+        else:
+            result.append(change)
+    result += [
+        c
+        for c in changes
+        if c.kind != "added" and not (c.kind == "deleted" and c.path in renamed_from)
+    ]
+    return sorted(result, key=lambda c: c.path.encode("utf-8"))

@@ -58,7 +58,7 @@ from dataworkflow.services.changes import (
     parse_change_paths,
 )
 from dataworkflow.services.diff import Change as DiffChange
-from dataworkflow.services.diff import diff_trees
+from dataworkflow.services.diff import detect_renames, diff_trees
 from dataworkflow.services.export import (
     ExportProgress,
     ExportStats,
@@ -698,8 +698,18 @@ class Repository:
             ".".join(frontier) if frontier else None,
         )
 
-    def diff(self, old_rev: str | None, new_rev: str | None, path: str = "") -> list[DiffChange]:
-        """Files added, deleted, modified or changed in mode between two revisions.
+    def diff(
+        self,
+        old_rev: str | None,
+        new_rev: str | None,
+        path: str = "",
+        *,
+        find_renames: bool = True,
+    ) -> list[DiffChange]:
+        """Files added, deleted, modified, renamed, copied or changed in mode.
+
+        Renames and copies are exact (the same blob under a new path), found among the
+        files of the change only.
 
         Raises:
             RevisionNotFound, PathNotFound: if a revision or the path is missing.
@@ -708,7 +718,7 @@ class Repository:
             old = self._subtree_id(session, old_rev, path)
             new = self._subtree_id(session, new_rev, path)
             prefix = normalize_path(path)
-            return list(
+            changes = list(
                 diff_trees(
                     lambda tid: self._load_tree(session, tid),
                     old,
@@ -716,6 +726,7 @@ class Repository:
                     prefix + "/" if prefix else "",
                 )
             )
+            return detect_renames(changes) if find_renames else changes
 
     def export(
         self,
