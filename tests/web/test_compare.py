@@ -42,7 +42,7 @@ def test_compare_lists_commits_and_table_diff(client, forked):
     assert response.status_code == 200
     assert "1 commit ahead, 0 behind" in html
     assert "clean &lt;b&gt;data&lt;/b&gt;" in html
-    assert "+1 rows" in html and "−1 rows" in html and "~1 changed" in html
+    assert "+1 rows" in html and "−1 rows" in html and "~1 changed" in html  # noqa: RUF001 (the page shows a real minus sign)
     assert re.search(r'<td class="cell-changed"><del>15</del> <ins>999</ins></td>', html)
     assert 'class="row-added"' in html and 'class="row-removed"' in html
     assert "Merge into main" in html
