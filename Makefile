@@ -31,6 +31,7 @@ test: lint
 bench: setup
 	$(PY) bench/ingest.py
 	$(PY) bench/web.py
+	$(PY) bench/diff.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -98,3 +98,9 @@ def test_parquet_schema_and_rows():
     assert [r[0] for _, r in result.added] == ["4"] and [r[0] for _, r in result.removed] == ["3"]
     with pytest.raises(InvalidInput):
         parquet_table(opener(b"not parquet"))
+
+
+def test_repeated_rows_are_counted():
+    result = diff_csv("id,v\n1,a\n1,a\n1,a\n2,b\n", "id,v\n1,a\n2,b\n2,b\n")
+    assert [r for _, r in result.removed] == [("1", "a"), ("1", "a")]
+    assert [r for _, r in result.added] == [("2", "b")]

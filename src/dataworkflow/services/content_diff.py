@@ -15,7 +15,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.errors import InvalidInput
@@ -160,11 +160,8 @@ def table_diff(
         return _keyed(result, old_rows, new_rows, common, old_pos, new_pos, project, limit)
     old_hashes = array("Q", (_row_hash(project(r, old_pos)) for r in old_rows()))
     new_hashes = array("Q", (_row_hash(project(r, new_pos)) for r in new_rows()))
-    only_old = Counter(old_hashes)
-    only_old.subtract(Counter(new_hashes))
-    gone = {h: n for h, n in only_old.items() if n > 0}
-    came = {h: -n for h, n in only_old.items() if n < 0}
-    del only_old, old_hashes, new_hashes
+    gone, came = _multiset_difference(old_hashes, new_hashes)
+    del old_hashes, new_hashes
     result.removed_count = sum(gone.values())
     result.added_count = sum(came.values())
     for number, row in enumerate(old_rows(), start=1):
@@ -182,6 +179,70 @@ def table_diff(
     return result
 
 
+def _as_arrow(values: array[int]) -> Any:
+    """A zero-copy uint64 Arrow array over an ``array('Q')``."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.uint64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _multiset_difference(old: array[int], new: array[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Fingerprints in ``old`` but not ``new`` and the reverse, with multiplicities.
+
+    Arrow's hash sets keep memory near 8 bytes per row (Python dicts of ints took ~200).
+    """
+    import pyarrow.compute as pc
+
+    a, b = _as_arrow(old), _as_arrow(new)
+    gone = Counter(a.filter(pc.invert(pc.is_in(a, value_set=b))).to_pylist())
+    came = Counter(b.filter(pc.invert(pc.is_in(b, value_set=a))).to_pylist())
+    # Rows present on both sides, but a different number of times (repeated rows).
+    repeated = set()
+    for side in (a, b):
+        counts = pc.value_counts(side)
+        repeated.update(
+            counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+        )
+    if repeated:
+        wanted = _as_arrow(array("Q", repeated))
+
+        def counted(side: Any) -> dict[int, int]:
+            counts = pc.value_counts(side.filter(pc.is_in(side, value_set=wanted)))
+            return {item["values"]: item["counts"] for item in counts.to_pylist()}
+
+        in_old, in_new = counted(a), counted(b)
+        for value in repeated:
+            old_n, new_n = in_old.get(value, 0), in_new.get(value, 0)
+            if old_n and new_n and old_n != new_n:
+                (gone if old_n > new_n else came)[value] += abs(old_n - new_n)
+    return dict(gone), dict(came)
+
+
+def _first_duplicate(keys: array[int]) -> int | None:
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(_as_arrow(keys))
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    return int(repeated[0]["values"].as_py()) if len(repeated) else None
+
+
+def _keyed_difference(
+    old_keys: array[int], old_values: array[int], new_keys: array[int], new_values: array[int]
+) -> tuple[set[int], set[int], set[int]]:
+    """Key fingerprints removed, added, and present on both sides with other content."""
+    import pyarrow.compute as pc
+
+    ok, ov, nk, nv = (_as_arrow(x) for x in (old_keys, old_values, new_keys, new_values))
+    position = pc.index_in(ok, value_set=nk)
+    present = pc.is_valid(position)
+    removed = set(ok.filter(pc.invert(present)).to_pylist())
+    added = set(nk.filter(pc.invert(pc.is_in(nk, value_set=ok))).to_pylist())
+    matched_new_values = pc.take(nv, position.filter(present))
+    differs = pc.not_equal(ov.filter(present), matched_new_values)
+    changed = set(ok.filter(present).filter(differs).to_pylist())
+    return removed, added, changed
+
+
 def _keyed(
     result: TableDiff,
     old_rows: Callable[[], Iterator[Row]],
@@ -194,23 +255,31 @@ def _keyed(
 ) -> TableDiff:
     key_index = [common.index(c) for c in result.key]
 
-    def index(rows: Callable[[], Iterator[Row]], positions: list[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
+    def index(
+        rows: Callable[[], Iterator[Row]], positions: list[int]
+    ) -> tuple[array[int], array[int]]:
+        keys, values = array("Q"), array("Q")
         for row in rows():
-            values = project(row, positions)
-            key_hash = _row_hash([values[i] for i in key_index])
-            if key_hash in found:
-                shown = ", ".join(values[i] for i in key_index)
-                raise InvalidInput(f"key ({shown}) appears twice; choose columns that are unique")
-            found[key_hash] = _row_hash(values)
-        return found
+            projected = project(row, positions)
+            keys.append(_row_hash([projected[i] for i in key_index]))
+            values.append(_row_hash(projected))
+        return keys, values
 
-    old_index = index(old_rows, old_pos)
-    new_index = index(new_rows, new_pos)
-    removed = {k for k in old_index if k not in new_index}
-    added = {k for k in new_index if k not in old_index}
-    changed = {k for k in old_index if k in new_index and old_index[k] != new_index[k]}
-    del old_index, new_index
+    old_keys, old_values = index(old_rows, old_pos)
+    new_keys, new_values = index(new_rows, new_pos)
+    for keys, rows in ((old_keys, old_rows), (new_keys, new_rows)):
+        duplicate = _first_duplicate(keys)
+        if duplicate is not None:
+            for row in rows():
+                projected = project(row, old_pos if rows is old_rows else new_pos)
+                if _row_hash([projected[i] for i in key_index]) == duplicate:
+                    shown = ", ".join(projected[i] for i in key_index)
+                    break
+            else:  # pragma: no cover - the hash came from these rows
+                shown = "?"
+            raise InvalidInput(f"key ({shown}) appears twice; choose columns that are unique")
+    removed, added, changed = _keyed_difference(old_keys, old_values, new_keys, new_values)
+    del old_keys, old_values, new_keys, new_values
     result.removed_count, result.added_count = len(removed), len(added)
     result.changed_count = len(changed)
     old_changed: dict[int, Row] = {}
