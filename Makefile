@@ -31,6 +31,7 @@ test: lint
 bench: setup
 	$(PY) bench/ingest.py
 	$(PY) bench/web.py
+	$(PY) bench/cli.py
 	$(PY) bench/diff.py
 
 clean:
