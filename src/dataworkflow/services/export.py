@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,33 +52,60 @@ def safe_destination(root: Path, relpath: str) -> Path:
     return root / relpath
 
 
-def write_verified(source: object, destination: Path, expected_id: str, executable: bool) -> int:
-    """Stream ``source`` (a binary file object) to ``destination`` through a temp file.
+def check_export_path(relpath: str) -> None:
+    """Refuse a stored path that could land outside the destination (no filesystem access).
 
-    The hash is checked before the file takes its final name, so a corrupt object never
-    appears in the export.
+    Every component must be a valid name (so no ``..``, ``/``-absolute or empty parts);
+    export writes into a folder it found empty and creates every folder itself, so no
+    symlink can redirect a checked path.
+
+    Raises:
+        InvalidName: for absolute paths, ``..``, empty components or other bad names.
+    """
+    if relpath.startswith("/") or "\\" in relpath:
+        raise InvalidName(f"refusing to export {relpath!r}: it would land outside the folder")
+    for part in relpath.split("/"):
+        try:
+            validate_name(part)
+        except InvalidName:
+            raise InvalidName(
+                f"refusing to export {relpath!r}: it would land outside the folder"
+            ) from None
+
+
+def write_verified(source: object, destination: Path, expected_id: str, executable: bool) -> int:
+    """Stream ``source`` (a binary file object) to a new file ``destination``, hashing it.
+
+    A file whose bytes do not match ``expected_id`` is removed before the error is
+    raised, so a corrupt object never stays in the export.
 
     Raises:
         ChecksumMismatch: if the bytes do not hash to ``expected_id``.
     """
     digest = hashlib.sha256()
     size = 0
-    fd, temp = tempfile.mkstemp(dir=destination.parent, prefix=".dw-export-")
+    mode = 0o755 if executable else 0o644
+    # Straight to the final name, created exclusively (never following a planted link);
+    # on a hash mismatch the file is removed before the error is raised.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(destination, flags | getattr(os, "O_CLOEXEC", 0), mode)
     try:
-        with os.fdopen(fd, "wb") as out:
-            read = source.read  # type: ignore[attr-defined]
-            while chunk := read(CHUNK_SIZE):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+        read = source.read  # type: ignore[attr-defined]
+        while chunk := read(CHUNK_SIZE):
+            digest.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            size += len(chunk)
+        os.close(fd)
+        fd = -1
         if digest.hexdigest() != expected_id:
             raise ChecksumMismatch(expected_id, digest.hexdigest())
-        mode = 0o755 if executable else 0o644
-        os.chmod(temp, mode & ~_UMASK)
-        os.replace(temp, destination)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         with contextlib.suppress(OSError):
-            os.unlink(temp)
+            os.unlink(destination)
         raise
     return size
 
@@ -96,15 +122,6 @@ def prepare_destination(root: Path) -> None:
         if any(root.iterdir()):
             raise InvalidInput(f"{str(root)!r} is not empty")
     root.mkdir(parents=True, exist_ok=True)
-
-
-def _read_umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-_UMASK = _read_umask()  # read once: os.umask is process-wide and not thread-safe
 
 
 def is_executable(path: Path) -> bool:

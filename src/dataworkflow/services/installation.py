@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dataworkflow.core.names import check_ref_format, validate_repository_name
+from dataworkflow.core.names import (
+    BRANCH_PREFIX,
+    branch_ref,
+    check_ref_format,
+    validate_repository_name,
+)
 from dataworkflow.errors import InvalidInput
 from dataworkflow.metadata.engine import Database
+from dataworkflow.metadata.refs import get_ref, list_refs
 from dataworkflow.metadata.repositories import (
     delete_repository_rows,
     get_repository_row,
@@ -19,6 +25,8 @@ from dataworkflow.metadata.tables import RepositoryRow
 
 DEFAULT_BRANCH = "main"
 MAX_DESCRIPTION = 10_000
+MAX_DEFAULT_BRANCH = 255
+"""The repositories table keeps the default branch's name in 255 characters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +59,23 @@ def create_repository(
 
     Raises:
         InvalidName: for a bad repository or branch name.
-        InvalidInput: for an over-long description.
+        InvalidInput: for an over-long description or default branch name.
         AlreadyExists: if the name is taken.
     """
     validate_repository_name(name)
-    check_ref_format(default_branch)
+    _check_default_branch(default_branch)
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
     with db.transaction() as session:
         row = insert_repository(session, name, description, default_branch, private)
         session.flush()
         return _info(row)
+
+
+def _check_default_branch(name: str) -> None:
+    check_ref_format(name)
+    if len(name) > MAX_DEFAULT_BRANCH:
+        raise InvalidInput(f"a default branch name is longer than {MAX_DEFAULT_BRANCH} characters")
 
 
 def get_repository_info(db: Database, name: str) -> RepositoryInfo:
@@ -72,6 +86,41 @@ def get_repository_info(db: Database, name: str) -> RepositoryInfo:
     """
     with db.reading() as session:
         return _info(get_repository_row(session, name))
+
+
+def update_repository(
+    db: Database,
+    name: str,
+    *,
+    description: str | None = None,
+    default_branch: str | None = None,
+) -> RepositoryInfo:
+    """Change a repository's description and/or default branch (None leaves it as is).
+
+    Once a repository has branches, the default must be one of them: pointing it at a
+    missing branch would make every page of the repository fail to resolve.
+
+    Raises:
+        RepositoryNotFound: if there is none.
+        InvalidName: for a bad branch name.
+        InvalidInput: for an over-long description or a branch that does not exist.
+    """
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
+    if default_branch is not None:
+        default_branch = branch_ref(default_branch).removeprefix(BRANCH_PREFIX)
+        _check_default_branch(default_branch)
+    with db.transaction() as session:
+        row = get_repository_row(session, name)
+        if default_branch is not None and default_branch != row.default_branch:
+            has_branches = bool(list_refs(session, row.id, BRANCH_PREFIX))
+            if has_branches and get_ref(session, row.id, branch_ref(default_branch)) is None:
+                raise InvalidInput(f"branch {default_branch!r} does not exist")
+            row.default_branch = default_branch
+        if description is not None:
+            row.description = description
+        session.flush()
+        return _info(row)
 
 
 def list_repositories(db: Database) -> list[RepositoryInfo]:

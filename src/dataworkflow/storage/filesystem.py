@@ -185,16 +185,18 @@ class FileSystemStorage:
         """
         fd, name = self._create_temp(str(folder))
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-                f.flush()
-                if self._durable():
-                    os.fsync(f.fileno())
+            for chunk in chunks:  # raw writes: no buffered-file fstat/ioctl/lseek per object
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            if self._durable():
+                os.fsync(fd)
         except BaseException:
+            os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(name)
             raise
+        os.close(fd)
         return Path(name)
 
     def _copy_file(self, source: str, folder: str) -> tuple[ObjectId, int, Path]:
