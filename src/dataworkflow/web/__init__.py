@@ -40,9 +40,10 @@ def create_app(
     app.jinja_env.autoescape = True
     app.extensions["dataworkflow"] = Backend.open(settings, db=db, storage=storage)
 
-    from dataworkflow.web import ui
+    from dataworkflow.web import api, ui
 
     app.register_blueprint(ui.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
     register_filters(app)
     register_security(app)
     register_error_handlers(app)

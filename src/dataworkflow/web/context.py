@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app, g
 
 from dataworkflow.metadata.engine import Database
+from dataworkflow.services.installation import get_repository_info
 from dataworkflow.services.repository import Repository
 from dataworkflow.settings import Settings
 from dataworkflow.storage import open_storage
@@ -53,5 +54,6 @@ def get_repository(name: str) -> Repository:
     cache: dict[str, Repository] = g.setdefault("repositories", {})
     if name not in cache:
         backend = get_backend()
+        get_repository_info(backend.db, name)  # a GET must never create the `default` one
         cache[name] = Repository(backend.db, backend.storage, name)
     return cache[name]
