@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/web.py
 	$(PY) bench/cli.py
 	$(PY) bench/diff.py
+	$(PY) bench/api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
