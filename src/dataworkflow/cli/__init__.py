@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from dataworkflow.cli.context import Backend
+from dataworkflow.cli.context import REMOTE_COMMANDS, Backend
 from dataworkflow.cli.db import db_group, init
 from dataworkflow.cli.errors import (
     EXIT_BROKEN_PIPE,
@@ -59,17 +59,31 @@ class DwGroup(click.Group):
 
 @click.group(cls=DwGroup)
 @click.version_option(package_name="dataworkflow", prog_name="dw")
+@click.option(
+    "--server",
+    envvar="DW_SERVER_URL",
+    metavar="URL",
+    help="Work against this DataWorkflow server's API instead of the local database"
+    " [env: DW_SERVER_URL; token: DW_TOKEN].",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, server: str | None) -> None:
     """DataWorkflow: version control for data.
 
     Configured by environment variables, or a .env file in the current folder:
     DATABASE_URL, STORAGE_PATH or S3_BUCKET (with S3_ENDPOINT_URL, AWS_*), and
-    DW_AUTHOR_NAME, DW_AUTHOR_EMAIL, DW_CACHE_DIR.
+    DW_AUTHOR_NAME, DW_AUTHOR_EMAIL, DW_CACHE_DIR. With --server (or DW_SERVER_URL),
+    the read commands and import/export go through that server (DW_TOKEN: its token).
     """
     if not isinstance(ctx.obj, Backend):
         ctx.obj = Backend()
     ctx.call_on_close(ctx.obj.close)
+    if server:
+        ctx.obj.server = server
+        ctx.obj.token = os.environ.get("DW_TOKEN") or None
+        command = ctx.invoked_subcommand
+        if command is not None and command not in REMOTE_COMMANDS:
+            raise CliError(f"`dw {command}` is not available with --server yet")
 
 
 main.add_command(db_group)

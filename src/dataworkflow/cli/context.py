@@ -28,12 +28,17 @@ from dataworkflow.cli.errors import CliError, short_message
 from dataworkflow.settings import Settings
 
 if TYPE_CHECKING:
+    from dataworkflow.cli.remote import RemoteRepository
+    from dataworkflow.client import Client
     from dataworkflow.metadata.engine import Database
     from dataworkflow.services.repository import Repository
     from dataworkflow.storage.base import ObjectStorage
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+REMOTE_COMMANDS = frozenset({"repo", "import", "export", "cat", "ls", "log", "show", "diff"})
+"""Top-level commands that work with ``--server`` (``repo``: only ``list`` and ``show``)."""
 
 _REVISION_LINE = re.compile(r"^revision\b[^=]*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
 _DOWN_LINE = re.compile(r"^down_revision\b[^=]*=(.*)$", re.MULTILINE)
@@ -76,6 +81,34 @@ class Backend:
         self._db: Database | None = None
         self._checked = False
         self._storage: ObjectStorage | None = None
+        self.server: str | None = None
+        """The server of remote mode (``--server``/``DW_SERVER_URL``); None for local."""
+        self.token: str | None = None
+        self._client: Client | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether commands go through a server's API instead of the local database."""
+        return bool(self.server)
+
+    def client(self) -> Client:
+        """The API client of remote mode, opened on first use."""
+        if self._client is None:
+            from dataworkflow.client import Client
+
+            assert self.server
+            self._client = Client(self.server, self.token)
+        return self._client
+
+    def not_remote(self) -> None:
+        """Refuse a command that has no remote mode yet.
+
+        Raises:
+            CliError: in remote mode.
+        """
+        if self.remote:
+            words = click.get_current_context().command_path.split(" ")[1:]
+            raise CliError(f"`{' '.join(['dw', *words])}` is not available with --server yet")
 
     @property
     def settings(self) -> Settings:
@@ -96,6 +129,7 @@ class Backend:
         Raises:
             CliError: if it cannot be reached, or a PostgreSQL schema is missing or old.
         """
+        self.not_remote()
         if self._db is None:
             from dataworkflow.metadata.engine import Database
 
@@ -114,6 +148,7 @@ class Backend:
     @property
     def storage(self) -> ObjectStorage:
         """The object storage the settings choose."""
+        self.not_remote()
         if self._storage is None:
             from dataworkflow.storage import open_storage
 
@@ -129,7 +164,7 @@ class Backend:
         return f"local folder {str(Path(settings.storage_path).resolve())!r}"
 
     def repository(self, name: str) -> Repository:
-        """The repository called ``name``.
+        """The repository called ``name`` (local mode).
 
         Raises:
             RepositoryNotFound: if there is none (the CLI never creates one implicitly).
@@ -140,6 +175,18 @@ class Backend:
         db = self.database()
         get_repository_info(db, name)  # Repository() would create one called "default"
         return Repository(db, self.storage, name)
+
+    def any_repository(self, name: str) -> Repository | RemoteRepository:
+        """The repository called ``name``: on the server in remote mode, else local.
+
+        Raises:
+            RepositoryNotFound: if there is none.
+        """
+        if self.remote:
+            from dataworkflow.cli.remote import RemoteRepository
+
+            return RemoteRepository(self.client(), name)
+        return self.repository(name)
 
     def cache_dir(self) -> Path:
         """``DW_CACHE_DIR``, else ``${XDG_CACHE_HOME:-~/.cache}/dataworkflow``."""
@@ -158,7 +205,10 @@ class Backend:
         return name, email
 
     def close(self) -> None:
-        """Release pooled database connections."""
+        """Release pooled database connections (and the client's)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self._db is not None:
             self._db.dispose()
             self._db = None

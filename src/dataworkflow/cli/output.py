@@ -16,10 +16,14 @@ import click
 from dataworkflow.core.objects import Signature
 
 if TYPE_CHECKING:
+    from dataworkflow import client
     from dataworkflow.core.objects import Commit
-    from dataworkflow.services.diff import Change
-    from dataworkflow.services.installation import RepositoryInfo
-    from dataworkflow.services.repository import ListedEntry
+    from dataworkflow.services import diff, installation, repository
+
+    # Local (service) values and the client's same-shaped ones print alike.
+    Change = diff.Change | client.Change
+    RepositoryInfo = installation.RepositoryInfo | client.RepositoryInfo
+    ListedEntry = repository.ListedEntry | client.ListedEntry
 
 SHORT_ID = 12
 

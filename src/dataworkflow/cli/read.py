@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from dataworkflow.cli.context import Backend, pass_backend
+from dataworkflow.cli.errors import CliError
 from dataworkflow.cli.output import (
     change_json,
     commit_header_lines,
@@ -26,7 +28,13 @@ from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.errors import ChecksumMismatch, NotAFile
 from dataworkflow.services.content_diff import diff_file
 from dataworkflow.services.diff import Change
-from dataworkflow.services.repository import LogEntry, Repository
+from dataworkflow.services.repository import ListedEntry, LogEntry, Repository
+
+if TYPE_CHECKING:
+    from dataworkflow.cli.remote import RemoteRepository
+    from dataworkflow.client import Change as RemoteChange
+    from dataworkflow.client import ListedEntry as RemoteListedEntry
+    from dataworkflow.client import LogEntry as RemoteLogEntry
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 LOG_PAGE = 1000
@@ -39,16 +47,30 @@ LOG_PAGE = 1000
 @pass_backend
 def cat(backend: Backend, repo: str, rev: str, path: str) -> None:
     """Write the file PATH of REV to stdout, checking its SHA-256 on the way."""
-    repository = backend.repository(repo)
-    listed = repository.stat(rev, path)
-    if listed.entry.kind != "blob":
-        raise NotAFile(f"{listed.path or '/'!r} is a folder, not a file")
     out = sys.stdout.buffer
     digest = hashlib.sha256()
-    with repository.read_blob(listed.entry.id) as source:
-        while chunk := source.read(CHUNK_SIZE):
-            digest.update(chunk)
-            out.write(chunk)
+
+    def write(chunk: bytes) -> None:
+        digest.update(chunk)
+        out.write(chunk)
+
+    if backend.remote:
+        from dataworkflow.cli.remote import RemoteRepository
+
+        remote = RemoteRepository(backend.client(), repo)
+        commit = remote.resolve(rev)  # stat and read the same snapshot
+        listed: ListedEntry | RemoteListedEntry = remote.stat(commit, path)
+        if listed.entry.kind != "blob":
+            raise NotAFile(f"{listed.path or '/'!r} is a folder, not a file")
+        remote.write_file(commit, listed.path, write)
+    else:
+        repository = backend.repository(repo)
+        listed = repository.stat(rev, path)
+        if listed.entry.kind != "blob":
+            raise NotAFile(f"{listed.path or '/'!r} is a folder, not a file")
+        with repository.read_blob(listed.entry.id) as source:
+            while chunk := source.read(CHUNK_SIZE):
+                write(chunk)
     out.flush()
     if digest.hexdigest() != listed.entry.id:
         raise ChecksumMismatch(listed.entry.id, digest.hexdigest())
@@ -66,7 +88,8 @@ def ls(
     backend: Backend, repo: str, rev: str, path: str, recursive: bool, trees: bool, as_json: bool
 ) -> None:
     """List the folder PATH of REV: mode, type, id, size and path, like git ls-tree -l."""
-    repository = backend.repository(repo)
+    repository = backend.any_repository(repo)
+    items: Sequence[ListedEntry | RemoteListedEntry]
     try:
         items = repository.list_tree(rev, path, recursive=recursive)
     except NotAFile:
@@ -100,7 +123,7 @@ def log(
     as_json: bool,
 ) -> None:
     """Show the history of REV (default: the default branch), newest first."""
-    repository = backend.repository(repo)
+    repository = backend.any_repository(repo)
     entries = _history(repository, rev, path, max_count)
     if as_json:
         echo_json_array(commit_json(entry.id, entry.commit) for entry in entries)
@@ -115,8 +138,11 @@ def log(
 
 
 def _history(
-    repository: Repository, rev: str | None, path: str | None, limit: int | None
-) -> Iterator[LogEntry]:
+    repository: Repository | RemoteRepository,
+    rev: str | None,
+    path: str | None,
+    limit: int | None,
+) -> Iterator[LogEntry | RemoteLogEntry]:
     """Commits page by page, so a long history streams instead of loading at once."""
     cursor: str | None = None
     remaining = limit
@@ -138,10 +164,10 @@ def _history(
 @pass_backend
 def show(backend: Backend, repo: str, rev: str | None, as_json: bool) -> None:
     """Show commit REV and the files it changed against its first parent."""
-    repository = backend.repository(repo)
+    repository = backend.any_repository(repo)
     entry = repository.get_commit(rev)
     parent = entry.commit.parents[0] if entry.commit.parents else None
-    changes = repository.diff(parent, entry.id)
+    changes: Sequence[Change | RemoteChange] = repository.diff(parent, entry.id)
     if as_json:
         echo_json(
             {**commit_json(entry.id, entry.commit), "changes": [change_json(c) for c in changes]}
@@ -187,9 +213,24 @@ def diff(
     as_json: bool,
 ) -> None:
     """Show what changed from REV1 to REV2 (below PATH): inside files, or per path."""
+    name_status = output == "name-status" or (output == "patch" and as_json)
+    if backend.remote and not name_status:
+        raise CliError(
+            f"`dw diff --{output}` is not available with --server yet: use --name-status or --json"
+        )
+    if backend.remote:
+        changes: Sequence[Change | RemoteChange] = backend.any_repository(repo).diff(
+            rev1, rev2, path
+        )
+        if as_json:
+            echo_json([change_json(change) for change in changes])
+            return
+        for change in changes:
+            click.echo(name_status_line(change))
+        return
     repository = backend.repository(repo)
     changes = repository.diff(rev1, rev2, path)
-    if output == "name-status" or (output == "patch" and as_json):
+    if name_status:
         if as_json:
             echo_json([change_json(change) for change in changes])
             return

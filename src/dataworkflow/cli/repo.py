@@ -58,7 +58,11 @@ def create(
 @pass_backend
 def list_(backend: Backend, as_json: bool) -> None:
     """List the repositories, by name."""
-    infos = installation.list_repositories(backend.database())
+    infos = (
+        backend.client().list_repositories()
+        if backend.remote
+        else installation.list_repositories(backend.database())
+    )
     if as_json:
         echo_json([repository_json(info) for info in infos])
         return
@@ -75,7 +79,11 @@ def list_(backend: Backend, as_json: bool) -> None:
 @pass_backend
 def show(backend: Backend, name: str, as_json: bool) -> None:
     """Show a repository's settings."""
-    info = installation.get_repository_info(backend.database(), name)
+    info = (
+        backend.client().get_repository(name)
+        if backend.remote
+        else installation.get_repository_info(backend.database(), name)
+    )
     if as_json:
         echo_json(repository_json(info))
         return

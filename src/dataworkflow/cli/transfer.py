@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from dataworkflow.cli.output import echo_json, format_size, short_id
 from dataworkflow.services.ignore import load_ignore_rule
 from dataworkflow.services.repository import Repository
 from dataworkflow.services.statcache import SqliteStatCache
+
+if TYPE_CHECKING:
+    from dataworkflow.cli.remote import RemoteRepository
 
 _AUTHOR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>]*)>\s*$")
 
@@ -64,7 +68,7 @@ def import_(
 
     Prints the commit id on stdout, and a summary on stderr.
     """
-    repository = backend.repository(repo)
+    repository = backend.any_repository(repo)
     name, email = author or backend.default_author()
     target = branch or repository.default_branch
     ignore = load_ignore_rule(local_dir)
@@ -145,7 +149,7 @@ def export(
     if len(path_and_dest) > 2:
         raise click.UsageError("expected [PATH] DEST after REV")
     path, dest = ("", *path_and_dest)[-2:]
-    repository = backend.repository(repo)
+    repository = backend.any_repository(repo)
     enabled = progress_bars.stdout_is_terminal()
     totals = _export_totals(repository, rev, path) if enabled else (0, 0)
     try:
@@ -166,7 +170,9 @@ def export(
     click.echo(f"exported {stats.files:,} files ({format_size(stats.bytes)}) to {dest}", err=True)
 
 
-def _export_totals(repository: Repository, rev: str, path: str) -> tuple[int, int]:
+def _export_totals(
+    repository: Repository | RemoteRepository, rev: str, path: str
+) -> tuple[int, int]:
     """Files and bytes an export will write (for the progress bar's ETA)."""
     top = repository.stat(rev, path)
     if top.entry.kind == "blob":
