@@ -202,6 +202,23 @@ class CommitResult:
     bytes_stored: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    """What a merge, revert or cherry-pick did (conflicts raise ``MergeConflict``)."""
+
+    status: str
+    """``up-to-date``, ``fast-forward`` or ``merged``."""
+    commit_id: ObjectId
+    """The branch's new head (its unchanged head when up to date)."""
+    target: ObjectId
+    """The head the operation started from."""
+    bases: tuple[ObjectId, ...] = ()
+
+
+MergeResolution = str | TreeEntry | Mapping[str, str] | None
+"""Per path: ``"ours"``, ``"theirs"``, an entry (or ``{"blob": id, "mode": m}``), None."""
+
+
 @dataclass
 class _Upload:
     """Hashes and counts the chunks of an upload as they are sent."""
@@ -792,6 +809,80 @@ class Client:
                 return changes
             after, base, head = body["next"], body["base"], body["head"]
 
+    # --- merging ------------------------------------------------------------------------
+
+    def merge(
+        self,
+        repo: str,
+        source: str,
+        into: str,
+        *,
+        message: str | None = None,
+        strategy: str | None = None,
+        resolutions: Mapping[str, MergeResolution] | None = None,
+        fast_forward: bool = True,
+        author: str | None = None,
+        author_email: str | None = None,
+    ) -> MergeResult:
+        """Merge revision ``source`` into branch ``into`` (fast-forward or a merge commit).
+
+        Raises:
+            MergeConflict: paths changed differently on both sides; ``conflicts`` lists
+                them and nothing was written. Retry with ``strategy`` or ``resolutions``.
+            RefConflict: ``into`` moved meanwhile; ``actual`` is its head now.
+            InvalidInput: for a bad body, or a revision or branch that does not exist.
+        """
+        body: dict[str, Any] = {"source": source, "into": into}
+        if not fast_forward:
+            body["fast_forward"] = False
+        options = _merge_options(message, strategy, resolutions, author, author_email)
+        return _merge_result(self._json("POST", f"{_repo(repo)}/merges", json=body | options))
+
+    def revert(
+        self,
+        repo: str,
+        rev: str,
+        branch: str,
+        *,
+        mainline: int = 1,
+        message: str | None = None,
+        strategy: str | None = None,
+        resolutions: Mapping[str, MergeResolution] | None = None,
+        author: str | None = None,
+        author_email: str | None = None,
+    ) -> MergeResult:
+        """Add a commit to ``branch`` undoing ``rev`` (against its parent ``mainline``).
+
+        Raises:
+            MergeConflict, RefConflict, InvalidInput: as for ``merge``.
+        """
+        body: dict[str, Any] = {"commit": rev, "branch": branch, "mainline": mainline}
+        options = _merge_options(message, strategy, resolutions, author, author_email)
+        return _merge_result(self._json("POST", f"{_repo(repo)}/reverts", json=body | options))
+
+    def cherry_pick(
+        self,
+        repo: str,
+        rev: str,
+        onto: str,
+        *,
+        mainline: int = 1,
+        message: str | None = None,
+        strategy: str | None = None,
+        resolutions: Mapping[str, MergeResolution] | None = None,
+        author: str | None = None,
+        author_email: str | None = None,
+    ) -> MergeResult:
+        """Apply the change ``rev`` made (against its parent ``mainline``) onto ``onto``.
+
+        Raises:
+            MergeConflict, RefConflict, InvalidInput: as for ``merge``.
+        """
+        body: dict[str, Any] = {"commit": rev, "onto": onto, "mainline": mainline}
+        options = _merge_options(message, strategy, resolutions, author, author_email)
+        path = f"{_repo(repo)}/cherry-picks"
+        return _merge_result(self._json("POST", path, json=body | options))
+
     # --- HTTP ---------------------------------------------------------------------------
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -843,6 +934,7 @@ _FIELDS: dict[str, dict[str, str]] = {
     "ObjectNotFound": {"object_id": "object_id", "kind": "kind"},
     "PathNotFound": {"path": "path", "revision": "revision"},
     "InvalidObjectId": {"text": "text"},
+    "MergeConflict": {"conflicts": "conflicts"},
 }
 
 
@@ -870,6 +962,8 @@ def problem_error(answer: httpx.Response) -> DataWorkflowError:
     DataWorkflowError.__init__(error, str(detail))
     for attribute, member in _FIELDS.get(cls.__name__, {}).items():
         setattr(error, attribute, problem.get(member))
+    if isinstance(error, errors.MergeConflict) and not isinstance(error.conflicts, list):
+        error.conflicts = []
     vars(error).update(status=status, problem=problem)
     return error
 
@@ -940,6 +1034,40 @@ def _change(item: Mapping[str, Any]) -> Change:
     return Change(_STATUS_KIND[item["status"]], item["path"], old, new, old_path)
 
 
+def _merge_options(
+    message: str | None,
+    strategy: str | None,
+    resolutions: Mapping[str, MergeResolution] | None,
+    author: str | None,
+    author_email: str | None,
+) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if message is not None:
+        options["message"] = message
+    if strategy is not None:
+        options["strategy"] = strategy
+    if resolutions:
+        options["resolutions"] = {
+            path: {"blob": choice.id, "mode": choice.mode.value}
+            if isinstance(choice, TreeEntry)
+            else (dict(choice) if isinstance(choice, Mapping) else choice)
+            for path, choice in resolutions.items()
+        }
+    signer = {"name": author, "email": author_email}
+    if any(value is not None for value in signer.values()):
+        options["author"] = {k: v for k, v in signer.items() if v is not None}
+    return options
+
+
+def _merge_result(item: Mapping[str, Any]) -> MergeResult:
+    return MergeResult(
+        item["status"],
+        ObjectId(item["commit"]),
+        ObjectId(item["target"]),
+        tuple(ObjectId(b) for b in item["bases"]),
+    )
+
+
 # --- bytes ----------------------------------------------------------------------------------
 
 
@@ -997,6 +1125,8 @@ __all__ = [
     "ListedEntry",
     "LogEntry",
     "LogPage",
+    "MergeResolution",
+    "MergeResult",
     "Progress",
     "Put",
     "PutBlob",

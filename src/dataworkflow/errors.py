@@ -8,6 +8,8 @@ message is safe to show to a user: it names what was asked for, never internals.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DataWorkflowError(Exception):
     """Base of every error raised on purpose; the message is safe to show a user."""
@@ -99,6 +101,15 @@ class RefConflict(Conflict):
         self.name = name
         self.expected = expected
         self.actual = actual
+
+
+class MergeConflict(Conflict):
+    """A merge, revert or cherry-pick stopped: paths changed differently on both sides."""
+
+    def __init__(self, message: str, conflicts: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.conflicts = list(conflicts or [])
+        """Each ``{"path", "kind", "base", "ours", "theirs"}``; a side is None if absent."""
 
 
 class NotAFile(Conflict):

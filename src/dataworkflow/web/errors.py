@@ -26,6 +26,7 @@ from dataworkflow.errors import (
     IntegrityError,
     InvalidInput,
     InvalidObjectId,
+    MergeConflict,
     NotFound,
     ObjectNotFound,
     PathNotFound,
@@ -127,6 +128,8 @@ def _members(error: DataWorkflowError) -> dict[str, Any]:
         return {"errors": error.errors}
     if isinstance(error, RefConflict):
         return {"ref": error.name, "expected": error.expected, "current": error.actual}
+    if isinstance(error, MergeConflict):
+        return {"conflicts": error.conflicts}
     if isinstance(error, RepositoryNotFound):
         return {"repository": error.name}
     if isinstance(error, RefNotFound):

@@ -20,6 +20,9 @@ scheme (the OpenAPI document is the reference; a test keeps the two in step)::
     /repos/<repo>/objects/missing                 api.missing_objects (POST)
     /repos/<repo>/objects/<object_id>             api.download_object (GET/HEAD)
     /repos/<repo>/compare?base=&head=&path=       api.compare
+    /repos/<repo>/merges                          api.merge (POST)
+    /repos/<repo>/reverts                         api.revert (POST)
+    /repos/<repo>/cherry-picks                    api.cherry_pick (POST)
 
 One rule for names in URLs: a branch or tag name is the *last* path segment run and may
 contain ``/`` (``/branches/feature/x``; ``%2F`` works too). Anything else that may contain
@@ -59,6 +62,7 @@ from dataworkflow.web.api import (  # noqa: E402
     compare,
     docs,
     files,
+    merges,
     objects,
     refs,
     repos,
@@ -71,6 +75,7 @@ __all__ = [
     "compare",
     "docs",
     "files",
+    "merges",
     "objects",
     "refs",
     "repos",

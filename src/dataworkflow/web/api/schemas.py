@@ -17,11 +17,12 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMe
 
 from dataworkflow.core.ids import is_object_id
 from dataworkflow.core.names import check_ref_format, normalize_path, validate_name
-from dataworkflow.core.objects import Commit, Signature
+from dataworkflow.core.objects import Commit, Signature, TreeEntry
 from dataworkflow.core.revisions import parse_revision
 from dataworkflow.errors import InvalidInput, InvalidRevision
 from dataworkflow.services.diff import Change
 from dataworkflow.services.installation import RepositoryInfo
+from dataworkflow.services.merge import Conflict
 from dataworkflow.services.repository import ListedEntry
 from dataworkflow.web.errors import InvalidContent, InvalidParameters, mark_json_body
 
@@ -459,3 +460,21 @@ def repository_json(info: RepositoryInfo) -> dict[str, Any]:
 def ref_json(name: str, commit_id: str) -> dict[str, Any]:
     """A branch or tag: its short name and the commit it points at."""
     return {"name": name, "commit": commit_id}
+
+
+def side_json(entry: TreeEntry | None) -> dict[str, Any] | None:
+    """One side of a merge conflict: mode, type and id, or None where the path is absent."""
+    if entry is None:
+        return None
+    return {"mode": entry.mode.value, "type": entry.kind, "id": entry.id}
+
+
+def conflict_json(conflict: Conflict) -> dict[str, Any]:
+    """A path changed differently on both sides: its kind and the base, ours and theirs."""
+    return {
+        "path": conflict.path,
+        "kind": conflict.kind,
+        "base": side_json(conflict.base),
+        "ours": side_json(conflict.ours),
+        "theirs": side_json(conflict.theirs),
+    }
