@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dataworkflow.core.objects import Signature
+from dataworkflow.services.shapes import (  # re-exported: shared with the other interface
+    change_json as change_json,
+)
+from dataworkflow.services.shapes import commit_json as commit_json
+from dataworkflow.services.shapes import entry_json as entry_json
+from dataworkflow.services.shapes import signature_json as signature_json
 
 if TYPE_CHECKING:
     from dataworkflow import client
@@ -82,53 +88,6 @@ def format_size(size: int) -> str:
 
 
 # --- JSON shapes ------------------------------------------------------------------------
-
-
-def signature_json(signature: Signature) -> dict[str, Any]:
-    """``{"name", "email", "time"}`` with the time in ISO 8601 with its UTC offset."""
-    return {
-        "name": signature.name,
-        "email": signature.email,
-        "time": signature.when.isoformat(),
-    }
-
-
-def commit_json(commit_id: str, commit: Commit) -> dict[str, Any]:
-    """A commit: id, tree, parents, author, committer, message, metadata."""
-    return {
-        "id": commit_id,
-        "tree": commit.tree,
-        "parents": list(commit.parents),
-        "author": signature_json(commit.author),
-        "committer": signature_json(commit.committer),
-        "message": commit.message,
-        "metadata": dict(commit.metadata),
-    }
-
-
-def change_json(change: Change) -> dict[str, Any]:
-    """A changed path: status letter, path, ids and modes before and after."""
-    return {
-        "status": change.status,
-        "path": change.path,
-        "old_path": change.old_path,
-        "old_id": change.old.id if change.old else None,
-        "new_id": change.new.id if change.new else None,
-        "old_mode": change.old.mode.value if change.old else None,
-        "new_mode": change.new.mode.value if change.new else None,
-    }
-
-
-def entry_json(item: ListedEntry) -> dict[str, Any]:
-    """A listed tree entry: path, name, mode, type, id and size (None for folders)."""
-    return {
-        "path": item.path,
-        "name": item.name,
-        "mode": item.entry.mode.value,
-        "type": item.entry.kind,
-        "id": item.entry.id,
-        "size": item.size,
-    }
 
 
 def repository_json(info: RepositoryInfo) -> dict[str, Any]:

@@ -17,13 +17,17 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMe
 
 from dataworkflow.core.ids import is_object_id
 from dataworkflow.core.names import check_ref_format, normalize_path, validate_name
-from dataworkflow.core.objects import Commit, Signature, TreeEntry
+from dataworkflow.core.objects import TreeEntry
 from dataworkflow.core.revisions import parse_revision
 from dataworkflow.errors import InvalidInput, InvalidRevision
-from dataworkflow.services.diff import Change
 from dataworkflow.services.installation import RepositoryInfo
 from dataworkflow.services.merge import Conflict
-from dataworkflow.services.repository import ListedEntry
+from dataworkflow.services.shapes import (  # re-exported: shared with the other interface
+    change_json as change_json,
+)
+from dataworkflow.services.shapes import commit_json as commit_json
+from dataworkflow.services.shapes import entry_json as entry_json
+from dataworkflow.services.shapes import signature_json as signature_json
 from dataworkflow.web.errors import InvalidContent, InvalidParameters, mark_json_body
 
 MAX_TEXT = 1024
@@ -401,49 +405,6 @@ class Fields:
 
 
 # --- responses ------------------------------------------------------------------------
-
-
-def signature_json(signature: Signature) -> dict[str, Any]:
-    """``{"name", "email", "time"}``; the time in ISO 8601 with the signer's UTC offset."""
-    return {"name": signature.name, "email": signature.email, "time": signature.when.isoformat()}
-
-
-def commit_json(commit_id: str, commit: Commit) -> dict[str, Any]:
-    """A commit: id, tree, parents, author, committer, message, metadata."""
-    return {
-        "id": commit_id,
-        "tree": commit.tree,
-        "parents": list(commit.parents),
-        "author": signature_json(commit.author),
-        "committer": signature_json(commit.committer),
-        "message": commit.message,
-        "metadata": dict(commit.metadata),
-    }
-
-
-def entry_json(item: ListedEntry) -> dict[str, Any]:
-    """A tree entry: path, name, mode, type, id and size (null for folders)."""
-    return {
-        "path": item.path,
-        "name": item.name,
-        "mode": item.entry.mode.value,
-        "type": item.entry.kind,
-        "id": item.entry.id,
-        "size": item.size,
-    }
-
-
-def change_json(change: Change) -> dict[str, Any]:
-    """A changed path: status letter, path (and where it came from), ids and modes."""
-    return {
-        "status": change.status,
-        "path": change.path,
-        "old_path": change.old_path,
-        "old_id": change.old.id if change.old else None,
-        "new_id": change.new.id if change.new else None,
-        "old_mode": change.old.mode.value if change.old else None,
-        "new_mode": change.new.mode.value if change.new else None,
-    }
 
 
 def repository_json(info: RepositoryInfo) -> dict[str, Any]:
