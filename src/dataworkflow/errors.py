@@ -1,7 +1,8 @@
 """Every error DataWorkflow raises on purpose.
 
 Interfaces map the families (``InvalidInput``, ``NotFound``, ``AlreadyExists``,
-``Conflict``, ``IntegrityError``) to their own outputs: HTTP status codes in the web
+``Conflict``, ``IntegrityError``, ``AuthenticationRequired``, ``PermissionDenied``,
+``RateLimited``) to their own outputs: HTTP status codes in the web
 layer, a one-line message and exit status in the CLI. No HTTP codes live here. Every
 message is safe to show to a user: it names what was asked for, never internals.
 """
@@ -114,6 +115,31 @@ class MergeConflict(Conflict):
 
 class NotAFile(Conflict):
     """A path names a folder where a file is needed, or the other way round."""
+
+
+class AuthenticationRequired(DataWorkflowError):
+    """The caller must sign in (or present a valid token) first."""
+
+
+class PermissionDenied(DataWorkflowError):
+    """The caller is known, may see the thing, but may not do this to it."""
+
+
+class ProtectedBranch(PermissionDenied):
+    """A protected branch only moves by merges: no direct commits, force moves or deletion."""
+
+    def __init__(self, branch: str, action: str) -> None:
+        super().__init__(f"branch {branch!r} is protected: {action} refused; merge into it instead")
+        self.branch = branch
+        self.action = action
+
+
+class RateLimited(DataWorkflowError):
+    """Too many attempts; ``retry_after`` says how many seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class IntegrityError(DataWorkflowError):

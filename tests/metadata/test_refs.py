@@ -21,9 +21,13 @@ def commits(repo):
 
 def test_create_requires_absence(repo, commits):
     with repo.db.transaction() as session:
-        refs.compare_and_swap_ref(session, repo.id, "refs/heads/x", None, commits[0])
+        refs.compare_and_swap_ref(
+            session, repo.id, "refs/heads/x", None, commits[0], actor="t", reason="update"
+        )
     with pytest.raises(RefConflict), repo.db.transaction() as session:
-        refs.compare_and_swap_ref(session, repo.id, "refs/heads/x", None, commits[1])
+        refs.compare_and_swap_ref(
+            session, repo.id, "refs/heads/x", None, commits[1], actor="t", reason="update"
+        )
     with repo.db.reading() as session:
         assert refs.get_ref(session, repo.id, "refs/heads/x") == commits[0]
 
@@ -31,9 +35,11 @@ def test_create_requires_absence(repo, commits):
 def test_update_requires_expected_value(repo, commits):
     repo.create_or_update_ref("main", commits[0])
     with pytest.raises(RefConflict), repo.db.transaction() as session:
-        refs.compare_and_swap_ref(session, repo.id, "refs/heads/main", commits[1], commits[2])
+        refs.compare_and_swap_ref(
+            session, repo.id, "refs/heads/main", commits[1], commits[2], actor="t", reason="update"
+        )
     with pytest.raises(RefConflict), repo.db.transaction() as session:
-        refs.delete_ref(session, repo.id, "refs/heads/main", commits[1])
+        refs.delete_ref(session, repo.id, "refs/heads/main", commits[1], actor="t")
     assert repo.resolve("main") == commits[0]
 
 

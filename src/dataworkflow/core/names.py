@@ -6,6 +6,7 @@ not ``.`` or ``..``. Ref names follow ``git check-ref-format``.
 
 from __future__ import annotations
 
+import re
 from typing import NewType
 
 from dataworkflow.errors import InvalidName
@@ -212,3 +213,56 @@ def validate_repository_name(name: str) -> str:
     if name.lower() in RESERVED_REPOSITORY_NAMES:
         raise InvalidName(f"repository name {shown} is reserved for the web app's own pages")
     return name
+
+
+def validate_branch_pattern(pattern: str) -> str:
+    """Return ``pattern`` if it can protect branches: a ref name where ``*`` may stand in.
+
+    ``*`` matches within one ``/``-separated component, ``**`` across components
+    (``release/*`` protects ``release/1.0`` but not ``release/1.0/hotfix``).
+
+    Raises:
+        InvalidName: if the pattern with its wildcards replaced is not a valid ref name.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise InvalidName("a branch pattern must be a non-empty string")
+    if pattern.startswith(BRANCH_PREFIX):
+        raise InvalidName(f"branch pattern {_describe(pattern)}: give the short branch name")
+    check_ref_format(pattern.replace("**", "x").replace("*", "x"))
+    return pattern
+
+
+def branch_pattern_matches(pattern: str, branch: str) -> bool:
+    """Whether the short branch name ``branch`` matches ``pattern`` (see above)."""
+    regex = "".join(
+        ".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part)
+        for part in re.split(r"(\*\*|\*)", pattern)
+    )
+    return re.fullmatch(regex, branch) is not None
+
+
+_USERNAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
+RESERVED_USERNAMES = frozenset({"anonymous"})
+"""Shown in the ref log for moves made without signing in; no account may take it."""
+
+
+def validate_username(name: str) -> str:
+    """Return ``name`` lowercased if it can name a user.
+
+    Usernames are case-insensitive, 1-64 characters of ASCII letters, digits, ``.``,
+    ``_`` and ``-``, starting and ending with a letter or digit.
+
+    Raises:
+        InvalidName: if it cannot.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidName("a username must be a non-empty string")
+    lowered = name.lower()
+    if not _USERNAME.fullmatch(lowered):
+        raise InvalidName(
+            f"username {_describe(name)} may contain only letters, digits, '.', '_' and '-' "
+            "(at most 64, starting and ending with a letter or digit)"
+        )
+    if lowered in RESERVED_USERNAMES:
+        raise InvalidName(f"username {_describe(name)} is reserved")
+    return lowered

@@ -1,6 +1,13 @@
-"""Refs: branches and tags, moved only by compare-and-swap."""
+"""Refs: branches and tags, moved only by compare-and-swap, every move logged.
+
+The ref log row is written in the same transaction as the move it records, so the log
+can never miss a movement nor record one that did not happen.
+"""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -8,7 +15,11 @@ from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.errors import RefConflict
-from dataworkflow.metadata.tables import RefRow
+from dataworkflow.metadata.tables import RefLogRow, RefRow
+
+REASONS = frozenset(
+    {"create", "commit", "merge", "revert", "cherry-pick", "update", "force", "delete"}
+)
 
 
 def get_ref(session: Session, repository_id: int, name: str) -> ObjectId | None:
@@ -33,6 +44,10 @@ def compare_and_swap_ref(
     name: str,
     expected: ObjectId | None,
     new: ObjectId,
+    *,
+    actor: str,
+    reason: str,
+    message: str = "",
 ) -> None:
     """Point ``name`` at ``new`` only if it still points at ``expected``.
 
@@ -48,6 +63,7 @@ def compare_and_swap_ref(
                 session.add(RefRow(repository_id=repository_id, name=name, commit_id=new))
         except IntegrityError as exc:
             raise RefConflict(name, expected=None) from exc
+        _log(session, repository_id, name, None, new, actor, reason, message)
         return
     updated = session.scalar(
         update(RefRow)
@@ -61,9 +77,18 @@ def compare_and_swap_ref(
     )
     if updated is None:
         raise RefConflict(name, expected=expected)
+    _log(session, repository_id, name, expected, new, actor, reason, message)
 
 
-def delete_ref(session: Session, repository_id: int, name: str, expected: ObjectId) -> None:
+def delete_ref(
+    session: Session,
+    repository_id: int,
+    name: str,
+    expected: ObjectId,
+    *,
+    actor: str,
+    message: str = "",
+) -> None:
     """Delete ``name`` only if it still points at ``expected``.
 
     Raises:
@@ -80,3 +105,75 @@ def delete_ref(session: Session, repository_id: int, name: str, expected: Object
     )
     if deleted is None:
         raise RefConflict(name, expected=expected)
+    _log(session, repository_id, name, expected, None, actor, "delete", message)
+
+
+@dataclass(frozen=True, slots=True)
+class RefLogEntry:
+    """One recorded movement of a ref; ``old`` is None on creation, ``new`` on deletion."""
+
+    id: int
+    ref: str
+    old: ObjectId | None
+    new: ObjectId | None
+    actor: str
+    reason: str
+    message: str
+    at: int
+    """Seconds since the epoch, UTC."""
+
+
+def list_ref_log(
+    session: Session,
+    repository_id: int,
+    *,
+    ref: str | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[RefLogEntry]:
+    """Newest first; pass the last entry's ``id`` as ``before`` for the next page."""
+    query = select(RefLogRow).where(RefLogRow.repository_id == repository_id)
+    if ref is not None:
+        query = query.where(RefLogRow.ref == ref)
+    if before is not None:
+        query = query.where(RefLogRow.id < before)
+    rows = session.scalars(query.order_by(RefLogRow.id.desc()).limit(limit))
+    return [
+        RefLogEntry(
+            row.id,
+            row.ref,
+            ObjectId(row.old_commit_id) if row.old_commit_id else None,
+            ObjectId(row.new_commit_id) if row.new_commit_id else None,
+            row.actor,
+            row.reason,
+            row.message,
+            row.created_at,
+        )
+        for row in rows
+    ]
+
+
+def _log(
+    session: Session,
+    repository_id: int,
+    name: str,
+    old: ObjectId | None,
+    new: ObjectId | None,
+    actor: str,
+    reason: str,
+    message: str,
+) -> None:
+    if reason not in REASONS:
+        raise ValueError(f"unknown ref log reason {reason!r}")
+    session.add(
+        RefLogRow(
+            repository_id=repository_id,
+            ref=name,
+            old_commit_id=old,
+            new_commit_id=new,
+            actor=actor,
+            reason=reason,
+            message=message[:1000],
+            created_at=int(time.time()),
+        )
+    )

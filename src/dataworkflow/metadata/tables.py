@@ -194,3 +194,135 @@ class RefRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+# --- accounts, access and history of refs ------------------------------------------
+# Times here are integer seconds since the epoch (UTC), like commit times: the same
+# values and comparisons on SQLite and PostgreSQL, no naive/aware datetime mix-ups.
+
+
+class UserRow(Base):
+    """A person (or service account) who signs in or holds API tokens."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    """Stored lowercased: names are case-insensitive, like GitHub's."""
+    email: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(Text, default="")
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """An argon2 hash; None means the account cannot sign in with a password."""
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+def _user_fk() -> ForeignKey:
+    return ForeignKey("users.id", ondelete="CASCADE")
+
+
+class ApiTokenRow(Base):
+    """An API token; only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(_user_fk(), index=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The first characters of the token, shown so users can tell tokens apart."""
+    scope: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A signed-in (or form-holding) browser session, kept server-side.
+
+    The cookie carries a random secret; the row is keyed by its SHA-256, so a leaked
+    database does not hand out live sessions.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(_user_fk(), nullable=True, index=True)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class RepositoryRoleRow(Base):
+    """A user's role on one repository: ``read``, ``write`` or ``admin``."""
+
+    __tablename__ = "repository_roles"
+
+    repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(_user_fk(), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(8))
+
+
+class ProtectedBranchRow(Base):
+    """A branch name pattern (``main``, ``release/*``) only merges may move."""
+
+    __tablename__ = "protected_branches"
+
+    repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
+    pattern: Mapped[str] = mapped_column(NameText, primary_key=True)
+
+
+class SignInFailureRow(Base):
+    """One failed sign-in, counted per account and per address to rate-limit guessing."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_username_at", "username", "at"),
+        Index("ix_sign_in_failures_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class RefLogRow(Base):
+    """One movement of a ref: who, when, from, to and why. Never rewritten."""
+
+    __tablename__ = "ref_log"
+    __table_args__ = (
+        Index("ix_ref_log_repository_ref", "repository_id", "ref", "id"),
+        Index("ix_ref_log_repository_id", "repository_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    repository_id: Mapped[int] = mapped_column(_repository_fk())
+    ref: Mapped[str] = mapped_column(NameText)
+    old_commit_id: Mapped[str | None] = mapped_column(ObjectIdColumn, nullable=True)
+    new_commit_id: Mapped[str | None] = mapped_column(ObjectIdColumn, nullable=True)
+    actor: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(16))
+    """create, commit, merge, revert, cherry-pick, update, force or delete."""
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class GcRunRow(Base):
+    """A garbage collection run, shown on the admin page."""
+
+    __tablename__ = "gc_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    grace_seconds: Mapped[int] = mapped_column(BigInteger)
+    objects_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_reclaimed: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """running, finished or failed."""

@@ -90,3 +90,8 @@ def only_in(
             else:
                 flags[parent] |= flag
     return listed, total
+
+
+def is_ancestor(session: Session, repository_id: int, old: ObjectId, new: ObjectId) -> bool:
+    """Whether moving a ref from ``old`` to ``new`` is a fast-forward."""
+    return ahead_behind(session, repository_id, old, new)[0] == 0

@@ -138,7 +138,16 @@ def merge_branch(
                 return MergeOutcome("conflicts", None, target, bases, merged.conflicts)
     with repo.db.transaction() as session:
         if fast:
-            ref_queries.compare_and_swap_ref(session, repo.id, ref, target, theirs)
+            ref_queries.compare_and_swap_ref(
+                session,
+                repo.id,
+                ref,
+                target,
+                theirs,
+                actor=repo.actor,
+                reason="merge",
+                message=f"fast-forward {source} into {into}",
+            )
             return MergeOutcome("fast-forward", theirs, target, bases)
         assert merged.tree is not None
         text = message or f"Merge {source} into {into}"
@@ -154,6 +163,7 @@ def merge_branch(
             author,
             author_email,
             authored_at,
+            reason="merge",
         )
         return MergeOutcome("merged", commit_id, target, bases)
 
@@ -286,6 +296,7 @@ def _replay(
             author,
             author_email,
             authored_at,
+            reason="revert" if undo else "cherry-pick",
         )
     return MergeOutcome("merged", new, target)
 
@@ -302,11 +313,28 @@ def _land(
     author: str | None,
     author_email: str | None,
     authored_at: datetime | int | None,
+    *,
+    reason: str,
 ) -> ObjectId:
-    """Insert the trees and the commit, then move the branch by compare-and-swap."""
+    """Insert the trees and the commit, then move the branch by compare-and-swap.
+
+    Only merges may land on a protected branch; reverts and cherry-picks are direct
+    commits.
+    """
+    if reason != "merge":
+        repo._check_unprotected(session, ref, f"a direct commit ({reason})")
     object_queries.insert_trees(session, repo.id, [*built, tree])
     signature = _signature(author, author_email, authored_at)
     commit = Commit(tree.id, parents, signature, signature, message)
     repo._insert_commit(session, commit)
-    ref_queries.compare_and_swap_ref(session, repo.id, ref, target, commit.id)
+    ref_queries.compare_and_swap_ref(
+        session,
+        repo.id,
+        ref,
+        target,
+        commit.id,
+        actor=repo.actor,
+        reason=reason,
+        message=message.strip().split("\n", 1)[0],
+    )
     return commit.id

@@ -8,6 +8,7 @@ at any point leaves the branch as it was and at most unreferenced bytes behind.
 
 from __future__ import annotations
 
+import getpass
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,11 +25,13 @@ from dataworkflow.core.ids import ObjectId, parse_object_id
 from dataworkflow.core.names import (
     BRANCH_PREFIX,
     TAG_PREFIX,
+    branch_pattern_matches,
     branch_ref,
     check_ref_format,
     normalize_path,
     split_path,
     tag_ref,
+    validate_branch_pattern,
 )
 from dataworkflow.core.objects import EMPTY_TREE_ID, Commit, FileMode, Signature, Tree, TreeEntry
 from dataworkflow.errors import (
@@ -38,10 +41,12 @@ from dataworkflow.errors import (
     NotAFile,
     ObjectNotFound,
     PathNotFound,
+    ProtectedBranch,
     RefConflict,
     RefNotFound,
     RepositoryNotFound,
 )
+from dataworkflow.metadata import access as access_queries
 from dataworkflow.metadata import commits as commit_queries
 from dataworkflow.metadata import objects as object_queries
 from dataworkflow.metadata import refs as ref_queries
@@ -75,7 +80,7 @@ from dataworkflow.services.folder import (
     iter_unique,
     scan_folder,
 )
-from dataworkflow.services.graph import ahead_behind
+from dataworkflow.services.graph import ahead_behind, is_ancestor
 from dataworkflow.services.installation import DEFAULT_BRANCH
 from dataworkflow.services.resolve import resolve_revision, split_rev_and_path
 from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync
@@ -147,6 +152,18 @@ Before each phase its totals are reported once: ``scan`` (every file found, to h
 """
 
 
+def local_actor() -> str:
+    """Who the ref log names when no signed-in user is given: the local account."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, no LOGNAME (containers)
+        return "local"
+
+
+def _first_line(message: str) -> str:
+    return message.strip().split("\n", 1)[0]
+
+
 def _signature(name: str | None, email: str | None, when: datetime | int | None) -> Signature:
     name = name if name is not None else DEFAULT_AUTHOR[0]
     email = email if email is not None else DEFAULT_AUTHOR[1]
@@ -166,11 +183,18 @@ class Repository:
     """
 
     def __init__(
-        self, db: Database, storage: ObjectStorage, name: str = DEFAULT_REPOSITORY
+        self,
+        db: Database,
+        storage: ObjectStorage,
+        name: str = DEFAULT_REPOSITORY,
+        *,
+        actor: str | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.name = name
+        self.actor = actor or local_actor()
+        """Who the ref log names for this object's ref moves."""
         try:
             with db.reading() as session:  # the common case takes no write lock
                 row = get_repository_row(session, name)
@@ -302,7 +326,14 @@ class Repository:
                 old = parse_object_id(old)
             if old is not None and old == target and current == target:
                 return
-            ref_queries.compare_and_swap_ref(session, self.id, ref, old, target)
+            reason = "create" if old is None else "update"
+            if old is not None and not is_ancestor(session, self.id, old, target):
+                reason = "force"
+            if reason == "force" and ref.startswith(BRANCH_PREFIX):
+                self._check_unprotected(session, ref, "a force move")
+            ref_queries.compare_and_swap_ref(
+                session, self.id, ref, old, target, actor=self.actor, reason=reason
+            )
 
     # --- high-level writes ------------------------------------------------------------
 
@@ -465,7 +496,9 @@ class Repository:
         with self.db.transaction() as session:
             target = self._resolve(session, from_rev or self.default_branch)
             try:
-                ref_queries.compare_and_swap_ref(session, self.id, ref, None, target)
+                ref_queries.compare_and_swap_ref(
+                    session, self.id, ref, None, target, actor=self.actor, reason="create"
+                )
             except RefConflict:
                 raise AlreadyExists(f"branch {name!r} already exists") from None
         return target
@@ -506,7 +539,10 @@ class Repository:
             if current is not None and not force:
                 raise AlreadyExists(f"tag {name!r} already exists")
             if current != target:
-                ref_queries.compare_and_swap_ref(session, self.id, ref, current, target)
+                reason = "create" if current is None else "force"
+                ref_queries.compare_and_swap_ref(
+                    session, self.id, ref, current, target, actor=self.actor, reason=reason
+                )
         return target
 
     def delete_tag(self, name: str) -> ObjectId:
@@ -524,6 +560,44 @@ class Repository:
                 (name.removeprefix(TAG_PREFIX), target)
                 for name, target in ref_queries.list_refs(session, self.id, TAG_PREFIX)
             ]
+
+    def ref_log(
+        self, ref: str | None = None, *, before: int | None = None, limit: int = 100
+    ) -> list[ref_queries.RefLogEntry]:
+        """Movements of refs, newest first: every ref, or one branch or tag.
+
+        ``ref`` is a branch's short name or a full ref name; page with ``before``, the
+        ``id`` of the last entry seen.
+
+        Raises:
+            InvalidName: for a bad ref name.
+            InvalidInput: for a limit outside 1..1000.
+        """
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        full = _full_ref_name(ref) if ref is not None else None
+        with self.db.reading() as session:
+            return ref_queries.list_ref_log(session, self.id, ref=full, before=before, limit=limit)
+
+    def protected_branches(self) -> list[str]:
+        """The branch patterns only merges may move, by name."""
+        with self.db.reading() as session:
+            return access_queries.protected_patterns(session, self.id)
+
+    def protect_branches(self, pattern: str) -> bool:
+        """Protect branches matching ``pattern``; False if it already was.
+
+        Raises:
+            InvalidName: for a bad pattern.
+        """
+        validate_branch_pattern(pattern)
+        with self.db.transaction() as session:
+            return access_queries.add_protected_pattern(session, self.id, pattern)
+
+    def unprotect_branches(self, pattern: str) -> bool:
+        """Remove a protection pattern; False if there was none."""
+        with self.db.transaction() as session:
+            return access_queries.remove_protected_pattern(session, self.id, pattern)
 
     def head(self, branch: str | None = None) -> ObjectId | None:
         """The commit a branch points at, or None if it does not exist yet."""
@@ -866,8 +940,17 @@ class Repository:
             if current is None:
                 raise RefNotFound(ref.removeprefix(BRANCH_PREFIX).removeprefix(TAG_PREFIX))
             old = parse_object_id(expected) if expected is not None else current
-            ref_queries.delete_ref(session, self.id, ref, old)
+            if ref.startswith(BRANCH_PREFIX):
+                self._check_unprotected(session, ref, "deletion")
+            ref_queries.delete_ref(session, self.id, ref, old, actor=self.actor)
             return current
+
+    def _check_unprotected(self, session: Session, ref: str, action: str) -> None:
+        """Refuse ``action`` on a branch a protection pattern covers (merges skip this)."""
+        branch = ref.removeprefix(BRANCH_PREFIX)
+        for pattern in access_queries.protected_patterns(session, self.id):
+            if branch_pattern_matches(pattern, branch):
+                raise ProtectedBranch(branch, action)
 
     def _insert_commit(self, session: Session, commit: Commit) -> None:
         if object_queries.get_tree(session, self.id, commit.tree) is None:
@@ -904,6 +987,7 @@ class Repository:
         for attempt in range(attempts):
             try:
                 with self.db.transaction() as session:
+                    self._check_unprotected(session, ref, "a direct commit")
                     head = ref_queries.get_ref(session, self.id, ref)
                     if expected_head is not UNSET and head != expected_head:
                         raise RefConflict(ref, expected=expected_head, actual=head)
@@ -925,7 +1009,16 @@ class Repository:
                         metadata=tuple((metadata or {}).items()),
                     )
                     self._insert_commit(session, commit)
-                    ref_queries.compare_and_swap_ref(session, self.id, ref, head, commit.id)
+                    ref_queries.compare_and_swap_ref(
+                        session,
+                        self.id,
+                        ref,
+                        head,
+                        commit.id,
+                        actor=self.actor,
+                        reason="commit",
+                        message=_first_line(message),
+                    )
                     return CommitResult(commit.id, new_root.id, True, head, *stats)
             except RefConflict:
                 if expected_head is not UNSET or attempt == attempts - 1:
