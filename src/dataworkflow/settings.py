@@ -57,6 +57,34 @@ class Settings:
         help="Secret that signs web sessions; set a long random value in production",
     )
     port: int = setting(5001, env="PORT", help="Port the web server listens on")
+    session_hours: int = setting(
+        336, env="SESSION_HOURS", help="Hours a web sign-in lasts without activity (14 days)"
+    )
+    sign_in_max_failures: int = setting(
+        5,
+        env="SIGN_IN_MAX_FAILURES",
+        help="Failed sign-ins per account within 15 minutes before it is locked for 15 minutes",
+    )
+    sign_in_max_failures_per_address: int = setting(
+        20,
+        env="SIGN_IN_MAX_FAILURES_PER_ADDRESS",
+        help="Failed sign-ins from one address within 15 minutes before it is refused",
+    )
+    proxy_count: int = setting(
+        0,
+        env="PROXY_COUNT",
+        help="Reverse proxies in front of the server whose X-Forwarded-* headers are trusted",
+    )
+    reflog_retention_days: int = setting(
+        90,
+        env="REFLOG_RETENTION_DAYS",
+        help="Days the ref log keeps old commits reachable for garbage collection",
+    )
+    search_max_file_bytes: int = setting(
+        1_048_576,
+        env="SEARCH_MAX_FILE_BYTES",
+        help="Largest text file whose content is indexed for search",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
