@@ -35,8 +35,12 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def server(app) -> Iterator[str]:
-    """The app served by Werkzeug's threaded server on a free loopback port."""
+def server(app, monkeypatch) -> Iterator[str]:
+    """The app served by Werkzeug's threaded server on a free loopback port.
+
+    Clients authenticate as the administrator through ``DW_TOKEN``.
+    """
+    monkeypatch.setenv("DW_TOKEN", app.config["TEST_TOKEN"])
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -250,7 +254,8 @@ def test_two_writers_racing_on_one_branch_never_lose_a_commit(server, sample) ->
         assert client.read_file("sample", "main", "b.txt") == b"b"
 
 
-def test_in_process_transport(app, sample) -> None:
+def test_in_process_transport(app, sample, monkeypatch) -> None:
+    monkeypatch.setenv("DW_TOKEN", app.config["TEST_TOKEN"])
     with Client("http://app", transport=httpx.WSGITransport(app=app)) as client:
         assert client.read_file("sample", "main", "data/weather.csv") == CSV
         blob = client.upload_blob("sample", b"x" * 100_000)

@@ -297,7 +297,9 @@ def test_unknown_repository_and_bad_bodies(client, sample) -> None:
 
 @pytest.fixture
 def remote(app) -> Iterator[Client]:
-    with Client("http://testserver", transport=httpx.WSGITransport(app=app)) as client:
+    token = app.config["TEST_TOKEN"]
+    transport = httpx.WSGITransport(app=app)
+    with Client("http://testserver", token=token, transport=transport) as client:
         yield client
 
 

@@ -86,6 +86,7 @@ def raw_post(app, body: bytes, *, length: bool = True, chunked: bool = False, te
     if chunked:
         environ["HTTP_TRANSFER_ENCODING"] = "chunked"
     environ["wsgi.input_terminated"] = terminated
+    environ["HTTP_AUTHORIZATION"] = f"Bearer {app.config['TEST_TOKEN']}"
     app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
     return TestResponse(app_iter, status, headers, request=Request(environ))
 

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from dataworkflow.core.ids import ObjectId
+from dataworkflow.services.accounts import User, create_user
 from dataworkflow.services.changes import Change, Delete, Put
 from dataworkflow.services.installation import create_repository
 from dataworkflow.services.repository import Repository
@@ -36,8 +37,38 @@ def app(database_url: str, db: Any, storage: Any, tmp_path: Path) -> Flask:
     return create_app(settings, db=db, storage=storage, test_config={"TESTING": True})
 
 
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def admin_user(db: Any) -> User:
+    """The installation's administrator (most UI tests act as them)."""
+    return create_user(db, "admin", email="admin@example.com", password=ADMIN_PASSWORD, admin=True)
+
+
+def sign_in(client: FlaskClient, username: str, password: str) -> TestResponse:
+    """Sign in through the form, the way a browser does."""
+    page_html = client.get("/login").get_data(as_text=True)
+    token = CSRF_INPUT.search(page_html)
+    assert token, "no csrf_token on the sign-in form"
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
+    )
+
+
+@pytest.fixture
+def client(app: Flask, admin_user: User) -> FlaskClient:
+    """A browser signed in as the administrator."""
+    browser = app.test_client()
+    response = sign_in(browser, admin_user.username, ADMIN_PASSWORD)
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    return browser
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
+    """A browser that has not signed in."""
     return app.test_client()
 
 

@@ -14,7 +14,10 @@ from dataworkflow.metadata.tables import (
     CommitMetadataRow,
     CommitParentRow,
     CommitRow,
+    ProtectedBranchRow,
+    RefLogRow,
     RefRow,
+    RepositoryRoleRow,
     RepositoryRow,
     TreeEntryRow,
     TreeRow,
@@ -61,6 +64,9 @@ def delete_repository_rows(session: Session, repository_id: int) -> None:
     """Delete a repository and every metadata row it owns, children first."""
     for table in (
         RefRow,
+        RefLogRow,
+        RepositoryRoleRow,
+        ProtectedBranchRow,
         CommitMetadataRow,
         CommitParentRow,
         CommitRow,

@@ -94,8 +94,9 @@ def update_repository(
     *,
     description: str | None = None,
     default_branch: str | None = None,
+    private: bool | None = None,
 ) -> RepositoryInfo:
-    """Change a repository's description and/or default branch (None leaves it as is).
+    """Change a repository's description, default branch or visibility (None: as is).
 
     Once a repository has branches, the default must be one of them: pointing it at a
     missing branch would make every page of the repository fail to resolve.
@@ -119,6 +120,8 @@ def update_repository(
             row.default_branch = default_branch
         if description is not None:
             row.description = description
+        if private is not None:
+            row.private = private
         session.flush()
         return _info(row)
 

@@ -10,6 +10,7 @@ from jinja2 import StrictUndefined
 from dataworkflow.metadata.engine import Database
 from dataworkflow.settings import Settings
 from dataworkflow.storage.base import ObjectStorage
+from dataworkflow.web.auth import register_auth
 from dataworkflow.web.context import Backend
 from dataworkflow.web.errors import register_error_handlers
 from dataworkflow.web.filters import register_filters
@@ -33,6 +34,9 @@ def create_app(
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_SECONDS=settings.session_hours * 3600,
+        SIGN_IN_MAX_FAILURES=settings.sign_in_max_failures,
+        SIGN_IN_MAX_FAILURES_PER_ADDRESS=settings.sign_in_max_failures_per_address,
     )
     if test_config:
         app.config.update(test_config)
@@ -45,6 +49,14 @@ def create_app(
     app.register_blueprint(ui.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     register_filters(app)
+    register_auth(app, session_seconds=settings.session_hours * 3600)
     register_security(app)
+    if settings.proxy_count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = settings.proxy_count
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
+        )
     register_error_handlers(app)
     return app

@@ -49,11 +49,14 @@ def get_repository(name: str) -> Repository:
     """The named repository, opened once per request.
 
     Raises:
-        RepositoryNotFound: if there is none (or, later, the user may not read it).
+        RepositoryNotFound: if there is none. (Whether the caller may read it was
+            checked before the view ran: see ``web.auth``.)
     """
     cache: dict[str, Repository] = g.setdefault("repositories", {})
     if name not in cache:
         backend = get_backend()
         get_repository_info(backend.db, name)  # a GET must never create the `default` one
-        cache[name] = Repository(backend.db, backend.storage, name)
+        principal = g.get("principal")
+        actor = principal.name if principal is not None else "anonymous"
+        cache[name] = Repository(backend.db, backend.storage, name, actor=actor)
     return cache[name]

@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, g, json, render_template, request, url_for
+from flask import Flask, g, json, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
@@ -20,6 +20,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from dataworkflow.errors import (
     AlreadyExists,
+    AuthenticationRequired,
     Conflict,
     DatabaseError,
     DataWorkflowError,
@@ -30,6 +31,8 @@ from dataworkflow.errors import (
     NotFound,
     ObjectNotFound,
     PathNotFound,
+    PermissionDenied,
+    RateLimited,
     RefConflict,
     RefNotFound,
     RepositoryNotFound,
@@ -65,8 +68,11 @@ HTTP_STATUS: dict[type[DataWorkflowError], int] = {
     InvalidInput: 400,
     InvalidContent: 422,
     NotFound: 404,
+    AuthenticationRequired: 401,
+    PermissionDenied: 403,
     AlreadyExists: 409,
     Conflict: 409,
+    RateLimited: 429,
     IntegrityError: 500,
     StorageError: 503,
     DatabaseError: 503,
@@ -74,10 +80,13 @@ HTTP_STATUS: dict[type[DataWorkflowError], int] = {
 
 TITLES = {
     400: "Bad request",
+    401: "Sign in required",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
     413: "Upload too large",
+    429: "Too many attempts",
     500: "Something went wrong",
     503: "Service unavailable",
 }
@@ -171,7 +180,14 @@ def _domain_problem(error: DataWorkflowError, status: int) -> Response:
     slug = problem_slug(type(error))
     type_uri = url_for("api.docs", _anchor=f"problem-{slug}")
     title = re.sub(r"-", " ", slug).capitalize()
-    return problem(status, str(error), type_=type_uri, title=title, **_members(error))
+    headers: list[tuple[str, str]] = []
+    if isinstance(error, AuthenticationRequired):
+        headers.append(("WWW-Authenticate", 'Bearer realm="dataworkflow"'))
+    if isinstance(error, RateLimited):
+        headers.append(("Retry-After", str(error.retry_after)))
+    return problem(
+        status, str(error), type_=type_uri, title=title, headers=headers, **_members(error)
+    )
 
 
 def _is_api() -> bool:
@@ -194,7 +210,13 @@ def register_error_handlers(app: Flask) -> None:
             log.error("request %s failed: %s", request.path, error)
         if _is_api():
             return _domain_problem(error, status)
-        return _page(status, str(error))
+        if isinstance(error, AuthenticationRequired) and request.endpoint != "ui.login":
+            target = request.full_path if request.method == "GET" else request.path
+            return redirect(url_for("ui.login", next=target.rstrip("?")), 303)
+        body, code = _page(status, str(error))
+        if isinstance(error, RateLimited):
+            return body, code, [("Retry-After", str(error.retry_after))]
+        return body, code
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:

@@ -29,6 +29,7 @@ from dataworkflow.web.api.schemas import (
     commit_json,
     json_body,
 )
+from dataworkflow.web.auth import access
 
 LOG_LIMIT = 50
 LOG_MAX = 1000
@@ -37,6 +38,7 @@ MAX_MESSAGE = 100_000
 
 
 @bp.get("/repos/<repo>/commits")
+@access("read")
 def log(repo: str) -> ResponseReturnValue:
     """History from a revision, newest first, optionally only commits touching a path.
 
@@ -58,6 +60,7 @@ def log(repo: str) -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>/commits/<path:rev>")
+@access("read")
 def get_commit(repo: str, rev: str) -> ResponseReturnValue:
     """One commit, by id, short id, branch, tag or expression such as ``main~2``."""
     r = repository(repo)
@@ -66,6 +69,7 @@ def get_commit(repo: str, rev: str) -> ResponseReturnValue:
 
 
 @bp.post("/repos/<repo>/commits")
+@access("write")
 def create_commit(repo: str) -> ResponseReturnValue:
     """Apply puts and deletes to a branch as one commit, if its head is ``expected_head``."""
     r = repository(repo)

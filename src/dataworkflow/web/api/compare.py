@@ -7,12 +7,14 @@ from flask.typing import ResponseReturnValue
 from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository
 from dataworkflow.web.api.schemas import Query, change_json
+from dataworkflow.web.auth import access
 
 COMPARE_LIMIT = 1000
 COMPARE_MAX = 10_000
 
 
 @bp.get("/repos/<repo>/compare")
+@access("read")
 def compare(repo: str) -> ResponseReturnValue:
     """The files that differ between ``base`` and ``head``, in the byte order of their paths.
 

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from dataworkflow import errors
 from dataworkflow.errors import DataWorkflowError
 from dataworkflow.web.api import bp
+from dataworkflow.web.auth import access
 from dataworkflow.web.errors import (
     InvalidContent,
     InvalidParameters,
@@ -38,12 +39,14 @@ def openapi_document() -> dict[str, Any]:
 
 
 @bp.get("/openapi.json")
+@access("public")
 def openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 document."""
     return openapi_document()
 
 
 @bp.get("/docs")
+@access("public")
 def docs() -> ResponseReturnValue:
     """Every operation with its parameters, body and answers, the schemas and problems."""
     document = openapi_document()

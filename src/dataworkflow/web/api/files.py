@@ -10,6 +10,7 @@ from dataworkflow.errors import NotAFile
 from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository
 from dataworkflow.web.api.schemas import Query, entry_json
+from dataworkflow.web.auth import access
 from dataworkflow.web.context import get_backend
 from dataworkflow.web.downloads import content_disposition, send_blob
 
@@ -31,6 +32,7 @@ def blob_response(blob_id: str, size: int, name: str) -> Response:
 
 
 @bp.get("/repos/<repo>/files")
+@access("read")
 def download_file(repo: str) -> ResponseReturnValue:
     """The bytes of the file at ``path`` in ``ref``; HEAD gives only the headers.
 
@@ -54,6 +56,7 @@ def download_file(repo: str) -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>/stat")
+@access("read")
 def stat(repo: str) -> ResponseReturnValue:
     """The entry at ``path`` in ``ref`` (a file or a folder; the root if no path)."""
     r = repository(repo)

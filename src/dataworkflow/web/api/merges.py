@@ -31,6 +31,7 @@ from dataworkflow.web.api.schemas import (
     escape_pointer,
     json_body,
 )
+from dataworkflow.web.auth import access
 
 MAX_RESOLUTIONS = 10_000
 MAX_MESSAGE = 100_000
@@ -191,6 +192,7 @@ def _mainline(body: Fields) -> int:
 
 
 @bp.post("/repos/<repo>/merges")
+@access("write")
 def merge(repo: str) -> ResponseReturnValue:
     """Merge revision ``source`` into branch ``into``: fast-forward or a merge commit."""
     r = repository(repo)
@@ -213,6 +215,7 @@ def merge(repo: str) -> ResponseReturnValue:
 
 
 @bp.post("/repos/<repo>/reverts")
+@access("write")
 def revert(repo: str) -> ResponseReturnValue:
     """Add a commit to ``branch`` undoing ``commit`` (against parent ``mainline``)."""
     r = repository(repo)
@@ -233,6 +236,7 @@ def revert(repo: str) -> ResponseReturnValue:
 
 
 @bp.post("/repos/<repo>/cherry-picks")
+@access("write")
 def cherry_pick(repo: str) -> ResponseReturnValue:
     """Apply the change ``commit`` made (against parent ``mainline``) onto branch ``onto``."""
     r = repository(repo)

@@ -18,6 +18,7 @@ from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository
 from dataworkflow.web.api.files import blob_response
 from dataworkflow.web.api.schemas import Fields, json_body
+from dataworkflow.web.auth import access
 
 MAX_QUERY_IDS = 10_000
 
@@ -36,6 +37,7 @@ class _CountingReader:
 
 
 @bp.post("/repos/<repo>/objects")
+@access("write")
 def upload_object(repo: str) -> ResponseReturnValue:
     """Store the request body as a blob of the repository; answer its id and size.
 
@@ -66,6 +68,7 @@ def upload_object(repo: str) -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>/objects/<object_id>")
+@access("read")
 def download_object(repo: str, object_id: str) -> ResponseReturnValue:
     """The bytes of a blob the repository has; the ETag is its id."""
     r = repository(repo)
@@ -77,6 +80,7 @@ def download_object(repo: str, object_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/repos/<repo>/objects/missing")
+@access("write")
 def missing_objects(repo: str) -> ResponseReturnValue:
     """Which of the given blob ids the repository lacks: upload only those."""
     r = repository(repo)

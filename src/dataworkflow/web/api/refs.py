@@ -16,6 +16,7 @@ from dataworkflow.services.repository import Repository
 from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository, with_current
 from dataworkflow.web.api.schemas import Fields, Query, json_body, ref_json
+from dataworkflow.web.auth import access
 from dataworkflow.web.errors import InvalidParameters
 
 
@@ -66,6 +67,7 @@ def _move_request(body: Fields) -> tuple[str, str]:
 
 
 @bp.get("/repos/<repo>/branches")
+@access("read")
 def list_branches(repo: str) -> ResponseReturnValue:
     """Every branch with the commit it points at, by name."""
     branches = repository(repo).list_branches()
@@ -73,6 +75,7 @@ def list_branches(repo: str) -> ResponseReturnValue:
 
 
 @bp.post("/repos/<repo>/branches")
+@access("write")
 def create_branch(repo: str) -> ResponseReturnValue:
     """Create a branch at a revision (default: the default branch's head)."""
     r = repository(repo)
@@ -83,12 +86,14 @@ def create_branch(repo: str) -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>/branches/<path:branch>")
+@access("read")
 def get_branch(repo: str, branch: str) -> ResponseReturnValue:
     """One branch and the commit it points at."""
     return ref_json(branch, _branch(repository(repo), branch))
 
 
 @bp.patch("/repos/<repo>/branches/<path:branch>")
+@access("write")
 def move_branch(repo: str, branch: str) -> ResponseReturnValue:
     """Point a branch at another commit if it still points at ``expected``."""
     r = repository(repo)
@@ -107,6 +112,7 @@ def move_branch(repo: str, branch: str) -> ResponseReturnValue:
 
 
 @bp.delete("/repos/<repo>/branches/<path:branch>")
+@access("write")
 def delete_branch(repo: str, branch: str) -> ResponseReturnValue:
     """Delete a branch (never the default one), if it still points at ``expected``."""
     r = repository(repo)
@@ -130,6 +136,7 @@ def delete_branch(repo: str, branch: str) -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>/tags")
+@access("read")
 def list_tags(repo: str) -> ResponseReturnValue:
     """Every tag with the commit it names, by name."""
     tags = repository(repo).list_tags()
@@ -137,6 +144,7 @@ def list_tags(repo: str) -> ResponseReturnValue:
 
 
 @bp.post("/repos/<repo>/tags")
+@access("write")
 def create_tag(repo: str) -> ResponseReturnValue:
     """Tag a revision (default: the default branch's head); 409 if the tag exists."""
     r = repository(repo)
@@ -147,12 +155,14 @@ def create_tag(repo: str) -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>/tags/<path:tag>")
+@access("read")
 def get_tag(repo: str, tag: str) -> ResponseReturnValue:
     """One tag and the commit it names."""
     return ref_json(tag, _tag(repository(repo), tag))
 
 
 @bp.patch("/repos/<repo>/tags/<path:tag>")
+@access("write")
 def move_tag(repo: str, tag: str) -> ResponseReturnValue:
     """Move a tag: only with ``"force": true``, and only if it still names ``expected``."""
     r = repository(repo)
@@ -174,6 +184,7 @@ def move_tag(repo: str, tag: str) -> ResponseReturnValue:
 
 
 @bp.delete("/repos/<repo>/tags/<path:tag>")
+@access("write")
 def delete_tag(repo: str, tag: str) -> ResponseReturnValue:
     """Delete a tag."""
     r = repository(repo)

@@ -18,10 +18,12 @@ from dataworkflow.services.installation import (
 from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository
 from dataworkflow.web.api.schemas import Fields, json_body, repository_json
+from dataworkflow.web.auth import access
 from dataworkflow.web.context import get_backend
 
 
 @bp.get("/repos")
+@access("public")
 def list_repos() -> ResponseReturnValue:
     """Every repository of the installation, by name."""
     infos = list_repositories(get_backend().db)
@@ -29,6 +31,7 @@ def list_repos() -> ResponseReturnValue:
 
 
 @bp.post("/repos")
+@access("user")
 def create_repo() -> ResponseReturnValue:
     """Create an empty repository; its default branch appears with the first commit."""
     body = Fields(json_body())
@@ -51,6 +54,7 @@ def create_repo() -> ResponseReturnValue:
 
 
 @bp.get("/repos/<repo>")
+@access("read")
 def get_repo(repo: str) -> ResponseReturnValue:
     """One repository's settings."""
     repository(repo)
@@ -58,6 +62,7 @@ def get_repo(repo: str) -> ResponseReturnValue:
 
 
 @bp.patch("/repos/<repo>")
+@access("admin")
 def update_repo(repo: str) -> ResponseReturnValue:
     """Change the description and/or the default branch."""
     repository(repo)
@@ -73,6 +78,7 @@ def update_repo(repo: str) -> ResponseReturnValue:
 
 
 @bp.delete("/repos/<repo>")
+@access("admin")
 def delete_repo(repo: str) -> ResponseReturnValue:
     """Delete a repository's metadata; its bytes become garbage for ``dw gc``."""
     repository(repo)

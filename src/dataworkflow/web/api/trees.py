@@ -11,12 +11,14 @@ from flask.typing import ResponseReturnValue
 from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository
 from dataworkflow.web.api.schemas import Query, entry_json
+from dataworkflow.web.auth import access
 
 TREE_LIMIT = 1000
 TREE_MAX = 10_000
 
 
 @bp.get("/repos/<repo>/tree")
+@access("read")
 def list_tree(repo: str) -> ResponseReturnValue:
     """Entries of the folder at ``path`` in ``ref``, by name (depth first if recursive).
 

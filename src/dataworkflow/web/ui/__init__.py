@@ -15,6 +15,7 @@ The whole URL scheme (klaus-style: one table to read)::
     /<repo>/compare/<base>...<head>        ui.compare      commits + file diffs (?key=, ?view=split)
     /<repo>/compare/<base>...<head>/merge  ui.merge        POST: merge head into branch base
     /<repo>/upload/<rev>[/<path>]          ui.upload       GET form, POST commits the files
+    /login, /logout, /signup               ui.login ...    sign in and out; the first account
 
 ``<rev>/<path>`` is one URL segment run: branch names may contain ``/``, so the longest
 prefix that names a branch or tag is the revision (see ``services.resolve``).
@@ -26,6 +27,15 @@ from flask import Blueprint
 
 bp = Blueprint("ui", __name__)
 
-from dataworkflow.web.ui import blob, branches, commits, compare, repos, tree, upload  # noqa: E402
+from dataworkflow.web.ui import (  # noqa: E402
+    account,
+    blob,
+    branches,
+    commits,
+    compare,
+    repos,
+    tree,
+    upload,
+)
 
-__all__ = ["blob", "bp", "branches", "commits", "compare", "repos", "tree", "upload"]
+__all__ = ["account", "blob", "bp", "branches", "commits", "compare", "repos", "tree", "upload"]

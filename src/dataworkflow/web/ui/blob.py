@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.storage.base import ObjectStorage, SupportsPresignedUrls
+from dataworkflow.web.auth import access
 from dataworkflow.web.context import get_backend
 from dataworkflow.web.downloads import content_disposition, not_modified, send_blob
 from dataworkflow.web.previews import (
@@ -23,6 +24,7 @@ RAW_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbo
 
 
 @bp.get("/<repo_name>/blob/<path:rev_and_path>")
+@access("read")
 def blob(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     """A file with its preview, size, id, and raw/download/permalink links."""
     loc = locate(repo_name, rev_and_path)
@@ -54,6 +56,7 @@ def _content_type(name: str, storage: ObjectStorage, blob_id: ObjectId) -> tuple
 
 
 @bp.get("/<repo_name>/raw/<path:rev_and_path>")
+@access("read")
 def raw(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     """The file's bytes: ETag from the blob id, single byte ranges, safe content types."""
     loc = locate(repo_name, rev_and_path)

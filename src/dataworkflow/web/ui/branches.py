@@ -6,12 +6,14 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from dataworkflow.errors import DataWorkflowError
+from dataworkflow.web.auth import access
 from dataworkflow.web.context import get_repository
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import refs_context
 
 
 @bp.route("/<repo_name>/branches", methods=["GET", "POST"])
+@access("read", unsafe="write")
 def branches(repo_name: str) -> ResponseReturnValue:
     """List branches; POST creates one from a revision."""
     repo = get_repository(repo_name)
@@ -37,6 +39,7 @@ def branches(repo_name: str) -> ResponseReturnValue:
 
 
 @bp.post("/<repo_name>/branches/delete")
+@access("write")
 def delete_branch(repo_name: str) -> ResponseReturnValue:
     """Delete a branch (never the default one)."""
     repo = get_repository(repo_name)
@@ -51,6 +54,7 @@ def delete_branch(repo_name: str) -> ResponseReturnValue:
 
 
 @bp.get("/<repo_name>/tags")
+@access("read")
 def tags(repo_name: str) -> ResponseReturnValue:
     """Every tag with the commit it names."""
     repo = get_repository(repo_name)

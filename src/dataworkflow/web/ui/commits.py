@@ -6,6 +6,7 @@ from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 from dataworkflow.errors import InvalidInput
+from dataworkflow.web.auth import access
 from dataworkflow.web.context import get_repository
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import locate, refs_context
@@ -16,6 +17,7 @@ MAX_CHANGES = 1000  # a 100,000-file import lists its first thousand changes
 
 
 @bp.get("/<repo_name>/commits/<path:rev_and_path>")
+@access("read")
 def commits(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     """History of a revision, or of one path in it, ``PAGE`` commits at a time."""
     loc = locate(repo_name, rev_and_path)
@@ -29,6 +31,7 @@ def commits(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
 
 
 @bp.get("/<repo_name>/commit/<path:rev>")
+@access("read")
 def commit(repo_name: str, rev: str) -> ResponseReturnValue:
     """One commit: message, people, metadata, parents and the files it changed."""
     if len(rev) > 200:

@@ -14,6 +14,7 @@ from dataworkflow.services.content_diff import FileDiff, diff_file
 from dataworkflow.services.diff import Change
 from dataworkflow.services.merging import merge_branch
 from dataworkflow.services.repository import Repository
+from dataworkflow.web.auth import access
 from dataworkflow.web.context import get_backend, get_repository
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import refs_context
@@ -76,6 +77,7 @@ def file_diffs(
 
 
 @bp.route("/<repo_name>/compare/<path:spec>", methods=["GET"])
+@access("read")
 def compare(repo_name: str, spec: str) -> ResponseReturnValue:
     """Commits on ``head`` that ``base`` lacks, and what they changed inside each file."""
     repo = get_repository(repo_name)
@@ -99,6 +101,7 @@ def compare(repo_name: str, spec: str) -> ResponseReturnValue:
 
 
 @bp.post("/<repo_name>/compare/<path:spec>/merge")
+@access("write")
 def merge(repo_name: str, spec: str) -> ResponseReturnValue:
     """Merge ``head`` into branch ``base``; with conflicts, show them and change nothing."""
     repo = get_repository(repo_name)

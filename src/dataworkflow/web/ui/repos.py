@@ -6,8 +6,10 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 
 from dataworkflow.errors import NotAFile, NotFound, RevisionNotFound
+from dataworkflow.services.access import readable_repository_ids
 from dataworkflow.services.installation import list_repository_summaries
 from dataworkflow.services.repository import page_key
+from dataworkflow.web.auth import access, principal
 from dataworkflow.web.context import get_backend, get_repository
 from dataworkflow.web.previews import render_markdown
 from dataworkflow.web.ui import bp
@@ -19,14 +21,22 @@ README_LIMIT = 512 * 1024
 
 
 @bp.get("/")
+@access("public")
 def home() -> ResponseReturnValue:
     """Every repository with its description, default branch, size and last activity."""
-    summaries = list_repository_summaries(get_backend().db)
+    db = get_backend().db
+    readable = readable_repository_ids(db, principal())
+    summaries = [
+        summary
+        for summary in list_repository_summaries(db)
+        if readable is None or summary.info.id in readable
+    ]
     return render_template("ui/home.html", repositories=summaries)
 
 
 @bp.get("/<repo_name>")
 @bp.get("/<repo_name>/")
+@access("read")
 def repo_home(repo_name: str) -> ResponseReturnValue:
     """The default branch's root listing, latest commit, counts and README."""
     repo = get_repository(repo_name)

@@ -6,6 +6,7 @@ from flask import abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from dataworkflow.services.repository import page_key
+from dataworkflow.web.auth import access
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import locate, refs_context
 
@@ -13,6 +14,7 @@ PAGE = 500
 
 
 @bp.get("/<repo_name>/tree/<path:rev_and_path>")
+@access("read")
 def tree(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     """A folder at a revision: folders first, then files, ``PAGE`` entries per page."""
     loc = locate(repo_name, rev_and_path)

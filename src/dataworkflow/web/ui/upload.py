@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from dataworkflow.core.names import split_path, validate_name
 from dataworkflow.errors import DataWorkflowError, InvalidInput, NotAFile, PathNotFound
 from dataworkflow.services.changes import Put
+from dataworkflow.web.auth import access
 from dataworkflow.web.errors import status_for
 from dataworkflow.web.ui import bp
 from dataworkflow.web.ui._common import Location, locate, refs_context
@@ -18,6 +19,7 @@ MAX_FILES = 1000
 
 
 @bp.route("/<repo_name>/upload/<path:rev_and_path>", methods=["GET", "POST"])
+@access("write")
 def upload(repo_name: str, rev_and_path: str) -> ResponseReturnValue:
     """Form to add or replace files in a folder of a branch; POST commits them."""
     loc = locate(repo_name, rev_and_path)
