@@ -24,6 +24,8 @@ ARGS = [
     "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "browser tests password"
+"""Of the users ``ada`` (an administrator) and ``bob`` (no roles anywhere)."""
 ARTIFACTS = Path(os.environ.get("DW_TEST_ARTIFACTS", ROOT / ".artifacts")) / "screenshots"
 
 
@@ -40,6 +42,7 @@ def _load_example_module():
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The web app with the demo repository, served on a free loopback port."""
     from dataworkflow.metadata.engine import Database
+    from dataworkflow.services.accounts import create_user
     from dataworkflow.services.installation import create_repository
     from dataworkflow.services.repository import Repository
     from dataworkflow.settings import Settings
@@ -52,6 +55,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     storage = FileSystemStorage(folder / "objects")
     example = _load_example_module()
     create_repository(db, example.NAME, description="Daily weather station readings (demo)")
+    for name, admin in (("ada", True), ("bob", False)):
+        create_user(db, name, email=f"{name}@example.com", password=PASSWORD, admin=admin)
     example.build(Repository(db, storage, example.NAME))
     settings = Settings(
         database_url=str(db.url), storage_path=folder, flask_secret_key="browser-tests"
@@ -117,3 +122,19 @@ def screenshot(page, name: str) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _clean_artifacts() -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
+
+
+def sign_in(page, server: str, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, as a person would."""
+    page.goto(server + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator(".user-nav .user-name").inner_text().strip() == username
+
+
+def sign_out(page) -> None:
+    """Press the header's sign-out button."""
+    page.click(".user-nav .logout-form button")
+    page.wait_for_load_state()

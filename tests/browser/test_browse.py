@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +81,7 @@ def test_switch_branch(server, page):
 def test_upload_a_file_and_see_the_new_commit(server, page, tmp_path):
     upload = tmp_path / "notes.txt"
     upload.write_text("uploaded from the browser\n")
+    sign_in(page, server, "ada")
     page.goto(server + "/example/tree/main/data")
     page.click("a.button:has-text('Upload files')")
     page.set_input_files("input[name=files]", str(upload))
@@ -102,6 +103,7 @@ def test_hostile_file_name_executes_nothing(server, page, tmp_path):
     hostile = tmp_path / "hostile"
     hostile.mkdir()
     (hostile / name).write_text("<script>alert(2)</script>\n")
+    sign_in(page, server, "ada")
     page.goto(server + "/example/upload/main")
     page.set_input_files("input[name=files]", str(hostile / name))
     page.fill("textarea[name=message]", "<script>alert(3)</script> hostile upload")
@@ -121,6 +123,7 @@ def test_hostile_file_name_executes_nothing(server, page, tmp_path):
 
 
 def test_compare_see_a_csv_table_diff_and_merge(server, page):
+    sign_in(page, server, "ada")
     page.goto(server + "/example/compare/main...experiment/cleaning?key=date")
     diff = page.locator(".file-diff", has_text="data/raw/hill.csv")
     assert "~1 changed" in diff.locator(".table-meta").inner_text()

@@ -40,11 +40,26 @@ def server(local: Dw) -> Iterator[str]:
 
 
 @pytest.fixture
-def remote(server: str, tmp_path: Path) -> Dw:
+def token(local: Dw) -> str:
+    """A write token of an administrator of the server's installation."""
+    from dataworkflow.metadata.engine import Database
+    from dataworkflow.services.accounts import create_token, create_user
+
+    db = Database(local.settings().database_url)
+    try:
+        create_user(db, "ops", email="ops@example.com", admin=True)
+        return create_token(db, "ops", scope="write").secret
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def remote(server: str, token: str, tmp_path: Path) -> Dw:
     """`dw --server URL`, with no database or storage settings of its own."""
     return Dw(
         {
             "DW_SERVER_URL": server,
+            "DW_TOKEN": token,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'never-used.db'}",
             "STORAGE_PATH": str(tmp_path / "never-used"),
             "DW_CACHE_DIR": str(tmp_path / "remote-cache"),
@@ -147,11 +162,21 @@ def test_errors(remote: Dw, tmp_path: Path) -> None:
     assert len(down.stderr.strip().splitlines()) == 1
 
 
-def test_subprocess(server: str, run_dw, tmp_path: Path) -> None:
+def test_subprocess(server: str, token: str, run_dw, tmp_path: Path) -> None:
     source = _folder(tmp_path)
-    env = {"DW_CACHE_DIR": str(tmp_path / "cache"), "DW_AUTHOR_NAME": "A", "DW_AUTHOR_EMAIL": "a@b"}
+    env = {
+        "DW_CACHE_DIR": str(tmp_path / "cache"),
+        "DW_AUTHOR_NAME": "A",
+        "DW_AUTHOR_EMAIL": "a@b",
+        "DW_TOKEN": token,
+    }
     done = run_dw("--server", server, "import", str(source), "data", "-m", "sub", env=env)
     assert done.returncode == 0, done.stderr
     done = run_dw("--server", server, "export", "data", "main", str(tmp_path / "out"), env=env)
     assert done.returncode == 0, done.stderr
     assert snapshot(tmp_path / "out") == snapshot(source)
+    del env["DW_TOKEN"]
+    (source / "new.txt").write_text("anonymous writes are refused\n")
+    refused = run_dw("--server", server, "import", str(source), "data", "-m", "anon", env=env)
+    assert refused.returncode != 0
+    assert "sign in" in refused.stderr and "Traceback" not in refused.stderr
