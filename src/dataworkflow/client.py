@@ -43,11 +43,14 @@ from dataworkflow import errors
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import Commit, FileMode, Signature, TreeEntry
 from dataworkflow.errors import (
+    AuthenticationRequired,
     ChecksumMismatch,
     Conflict,
     DataWorkflowError,
     InvalidInput,
     NotFound,
+    PermissionDenied,
+    RateLimited,
     RefNotFound,
 )
 
@@ -57,6 +60,8 @@ INLINE_LIMIT = 64 * 1024
 """Put contents up to this size inline in the commit request; larger ones are uploaded."""
 MISSING_BATCH = 10_000
 DEFAULT_TIMEOUT = 60.0
+TOKEN_VARIABLE = "DW_TOKEN"
+"""The environment variable a client without an explicit token takes its token from."""
 
 Source = bytes | bytearray | memoryview | BinaryIO | os.PathLike[str] | Iterable[bytes]
 """File content: bytes, a binary stream, a local file's path, or an iterable of chunks."""
@@ -246,7 +251,9 @@ class Client:
 
     Args:
         base_url: The server (``http://host:5001``) or its API root (``.../api/v1``).
-        token: An API token, sent as ``Authorization: Bearer <token>``.
+        token: An API token, sent as ``Authorization: Bearer <token>``; None reads
+            ``DW_TOKEN``, so scripts and the CLI share one way to pass it (never a
+            command-line argument, which other users of the machine can see).
         timeout: Seconds to wait for a connection or for each read/write.
         transport: An ``httpx`` transport, e.g. ``httpx.WSGITransport(app=app)`` to talk
             to an app in-process (which cannot take chunked uploads: there, upload bytes,
@@ -269,6 +276,9 @@ class Client:
         self.base_url = root
         self.inline_limit = inline_limit
         headers = {"User-Agent": "dataworkflow-client", "Accept": "application/json"}
+        if token is None:
+            token = os.environ.get(TOKEN_VARIABLE)
+        token = (token or "").strip()  # a token read from a file keeps its newline
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
@@ -924,7 +934,13 @@ PROBLEM_TYPES: dict[str, type[DataWorkflowError]] = {
 PROBLEM_TYPES["invalid-parameters"] = InvalidInput
 PROBLEM_TYPES["invalid-content"] = InvalidInput
 
-_BY_STATUS: dict[int, type[DataWorkflowError]] = {404: NotFound, 409: Conflict}
+_BY_STATUS: dict[int, type[DataWorkflowError]] = {
+    401: AuthenticationRequired,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    429: RateLimited,
+}
 
 # Structured members of a problem and the error attributes they fill.
 _FIELDS: dict[str, dict[str, str]] = {
@@ -935,6 +951,7 @@ _FIELDS: dict[str, dict[str, str]] = {
     "PathNotFound": {"path": "path", "revision": "revision"},
     "InvalidObjectId": {"text": "text"},
     "MergeConflict": {"conflicts": "conflicts"},
+    "ProtectedBranch": {"branch": "branch", "action": "action"},
 }
 
 
@@ -942,9 +959,11 @@ def problem_error(answer: httpx.Response) -> DataWorkflowError:
     """The ``DataWorkflowError`` an error response stands for.
 
     The problem's ``type`` names the error class (``.../docs#problem-ref-conflict``);
-    plain HTTP errors map by status (404 ``NotFound``, 409 ``Conflict``, other 4xx
-    ``InvalidInput``, 5xx ``DataWorkflowError``). The message is the server's
-    ``detail``, and ``status`` and ``problem`` are set on the error.
+    plain HTTP errors map by status (401 ``AuthenticationRequired``, 403
+    ``PermissionDenied``, 404 ``NotFound``, 409 ``Conflict``, 429 ``RateLimited``, other
+    4xx ``InvalidInput``, 5xx ``DataWorkflowError``). The message is the server's
+    ``detail``, and ``status`` and ``problem`` are set on the error; a ``RateLimited``
+    carries the ``Retry-After`` seconds as ``retry_after``.
     """
     try:
         problem = answer.json()
@@ -964,6 +983,9 @@ def problem_error(answer: httpx.Response) -> DataWorkflowError:
         setattr(error, attribute, problem.get(member))
     if isinstance(error, errors.MergeConflict) and not isinstance(error.conflicts, list):
         error.conflicts = []
+    if isinstance(error, RateLimited):
+        retry = answer.headers.get("Retry-After", "")
+        error.retry_after = int(retry) if retry.isdigit() else 0
     vars(error).update(status=status, problem=problem)
     return error
 

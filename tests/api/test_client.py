@@ -19,11 +19,15 @@ from dataworkflow.client import (
 )
 from dataworkflow.errors import (
     AlreadyExists,
+    AuthenticationRequired,
     ChecksumMismatch,
     InvalidInput,
     NotAFile,
     NotFound,
     PathNotFound,
+    PermissionDenied,
+    ProtectedBranch,
+    RateLimited,
     RefConflict,
     RefNotFound,
     RepositoryNotFound,
@@ -294,3 +298,70 @@ def test_a_remote_import_sends_only_new_bytes(remote, sample, tmp_path) -> None:
     assert sum(received) == 2 * MB
     with pytest.raises(ChecksumMismatch):
         remote.upload_missing("sample", {"f" * 64: b"not what the id says"})
+
+
+# --- tokens and access errors (MockTransport: no server, no auth needed) -----------------
+
+
+def _recording(answer: httpx.Response | None = None):
+    """A transport answering every request with ``answer`` (an empty listing by default)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer if answer is not None else httpx.Response(200, json={"repositories": []})
+
+    return httpx.MockTransport(handler), seen
+
+
+@pytest.mark.parametrize(
+    ("env", "given", "expected"),
+    [
+        ("dw_from_env", None, "Bearer dw_from_env"),
+        ("dw_from_env\n", None, "Bearer dw_from_env"),  # as read from a file
+        ("dw_from_env", "dw_given", "Bearer dw_given"),
+        ("dw_from_env", "", None),  # an explicit empty token opts out of DW_TOKEN
+        (None, None, None),
+        ("", None, None),
+    ],
+    ids=["env", "env-newline", "argument-wins", "opt-out", "none", "empty-env"],
+)
+def test_the_token_is_sent_as_a_bearer_header(monkeypatch, env, given, expected) -> None:
+    if env is None:
+        monkeypatch.delenv("DW_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("DW_TOKEN", env)
+    transport, seen = _recording()
+    with Client("http://test", given, transport=transport) as client:
+        assert client.list_repositories() == []
+    assert seen[0].headers.get("Authorization") == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "family"),
+    [(401, AuthenticationRequired), (403, PermissionDenied), (429, RateLimited)],
+)
+def test_access_statuses_map_to_the_access_families(monkeypatch, status, family) -> None:
+    monkeypatch.delenv("DW_TOKEN", raising=False)
+    answer = httpx.Response(status, json={"detail": "refused"}, headers={"Retry-After": "42"})
+    transport, _ = _recording(answer)
+    with Client("http://test", transport=transport) as client:
+        with pytest.raises(family, match="refused") as refused:
+            client.list_repositories()
+    assert refused.value.status == status
+    if family is RateLimited:
+        assert refused.value.retry_after == 42
+
+
+def test_a_protected_branch_problem_keeps_its_class(monkeypatch) -> None:
+    monkeypatch.delenv("DW_TOKEN", raising=False)
+    problem = {
+        "type": "http://test/api/v1/docs#problem-protected-branch",
+        "status": 403,
+        "detail": "branch 'main' is protected: a force move refused; merge into it instead",
+    }
+    transport, _ = _recording(httpx.Response(403, json=problem))
+    with Client("http://test", transport=transport) as client:
+        with pytest.raises(ProtectedBranch, match="is protected") as refused:
+            client.list_repositories()
+    assert isinstance(refused.value, PermissionDenied)

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from dataworkflow.cli import access, users
 from dataworkflow.cli.context import REMOTE_COMMANDS, Backend
 from dataworkflow.cli.db import db_group, init
 from dataworkflow.cli.errors import (
@@ -102,5 +103,8 @@ main.add_command(serve)
 main.add_command(merge)
 main.add_command(revert_command)
 main.add_command(cherry_pick_command)
+main.add_command(users.user_group)
+main.add_command(users.token_group)
+main.add_command(access.reflog)
 
 __all__ = ["main"]

@@ -2,7 +2,11 @@
 
 Exit status: 1 for errors (our own ``DataWorkflowError`` family, database, storage and
 local file errors), 2 for usage errors (click's own), 130 for Ctrl-C, 141 when the reader
-of stdout went away (``dw log | head``), as a shell reports for SIGPIPE.
+of stdout went away (``dw log | head``), as a shell reports for SIGPIPE. Access failures
+get their own statuses, so a script can tell "get a token" from "ask for access" from
+"try later": 4 when signing in (a valid ``DW_TOKEN``) is needed, as ``gh`` exits; 77 for
+a refused permission or protected branch and 75 for rate limiting (sysexits.h
+``EX_NOPERM`` and ``EX_TEMPFAIL``).
 """
 
 from __future__ import annotations
@@ -13,9 +17,17 @@ from typing import IO, Any
 
 import click
 
-from dataworkflow.errors import DataWorkflowError
+from dataworkflow.errors import (
+    AuthenticationRequired,
+    DataWorkflowError,
+    PermissionDenied,
+    RateLimited,
+)
 
 EXIT_ERROR = 1
+EXIT_AUTHENTICATION = 4
+EXIT_TEMPORARY = 75
+EXIT_PERMISSION = 77
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
@@ -39,6 +51,24 @@ class Interrupted(CliError):
     exit_code = EXIT_INTERRUPTED
 
 
+class NeedsAuthentication(CliError):
+    """The server wants a (valid) token, or a password was refused: exit 4."""
+
+    exit_code = EXIT_AUTHENTICATION
+
+
+class NotPermitted(CliError):
+    """A role, token scope or branch protection refused the command: exit 77."""
+
+    exit_code = EXIT_PERMISSION
+
+
+class TryLater(CliError):
+    """Rate limited: exit 75, a temporary failure worth retrying after a while."""
+
+    exit_code = EXIT_TEMPORARY
+
+
 def short_message(exc: BaseException) -> str:
     """The first line of an exception's message (or of its DB-API cause)."""
     text = str(getattr(exc, "orig", None) or exc).strip()
@@ -48,6 +78,15 @@ def short_message(exc: BaseException) -> str:
 
 def describe(exc: Exception) -> CliError | None:
     """The one-line error for an exception from below the CLI, or None for unknown ones."""
+    if isinstance(exc, AuthenticationRequired):
+        message = str(exc)
+        if getattr(exc, "status", None) == 401:  # from a server: say how to sign in
+            message += " (set DW_TOKEN to an API token from `dw token create`)"
+        return NeedsAuthentication(message)
+    if isinstance(exc, PermissionDenied):
+        return NotPermitted(str(exc))
+    if isinstance(exc, RateLimited):
+        return TryLater(str(exc))
     if isinstance(exc, DataWorkflowError):
         return CliError(str(exc))
     if isinstance(exc, OSError):

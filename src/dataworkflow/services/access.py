@@ -121,7 +121,8 @@ def readable_repository_ids(db: Database, principal: Principal) -> set[int] | No
     with db.reading() as session:
         rows = list_repository_rows(session)
         granted = access_queries.roles_of_user(session, principal.user.id) if principal.user else {}
-    return {row.id for row in rows if not row.private or row.id in granted}
+        # Inside the session: the rows expire when it ends.
+        return {row.id for row in rows if not row.private or row.id in granted}
 
 
 def require_user(principal: Principal, action: str) -> User:
