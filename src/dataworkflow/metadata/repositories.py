@@ -107,3 +107,13 @@ def repository_summaries(session: Session) -> dict[int, tuple[int, int, datetime
     )
     ids = set(sizes) | set(counts) | set(latest)
     return {i: (int(sizes.get(i) or 0), int(counts.get(i) or 0), latest.get(i)) for i in ids}
+
+
+def stored_totals(session: Session) -> tuple[int, int]:
+    """``(distinct objects, their bytes)`` named by blob rows across every repository."""
+    distinct = select(BlobRow.id, func.max(BlobRow.size).label("size")).group_by(BlobRow.id)
+    inner = distinct.subquery()
+    count, total = session.execute(
+        select(func.count(), func.coalesce(func.sum(inner.c.size), 0))
+    ).one()
+    return int(count or 0), int(total or 0)

@@ -20,6 +20,7 @@ from dataworkflow.metadata.repositories import (
     insert_repository,
     list_repository_rows,
     repository_summaries,
+    stored_totals,
 )
 from dataworkflow.metadata.tables import RepositoryRow
 
@@ -163,3 +164,9 @@ def delete_repository(db: Database, name: str) -> None:
     with db.transaction() as session:
         row = get_repository_row(session, name)
         delete_repository_rows(session, row.id)
+
+
+def storage_totals(db: Database) -> tuple[int, int]:
+    """``(objects, bytes)`` the installation's repositories refer to, each object once."""
+    with db.reading() as session:
+        return stored_totals(session)

@@ -16,6 +16,14 @@ The whole URL scheme (klaus-style: one table to read)::
     /<repo>/compare/<base>...<head>/merge  ui.merge        POST: merge head into branch base
     /<repo>/upload/<rev>[/<path>]          ui.upload       GET form, POST commits the files
     /login, /logout, /signup               ui.login ...    sign in and out; the first account
+    /settings                              ui.settings     your profile, password, API tokens
+    /settings/profile|password|tokens[/revoke]             POST targets of its forms
+    /admin/users                           ui.admin_users  users; POST creates one (site admins)
+    /admin/users/update                    ui.admin_update_user  POST: admin flag, disable
+    /new                                   ui.new_repository  GET form, POST creates a repository
+    /<repo>/settings                       ui.repo_settings   details, collaborators, protected
+                                                              branches, deletion (repo admins)
+    /<repo>/activity                       ui.activity     the ref log (?ref=, ?before=)
 
 ``<rev>/<path>`` is one URL segment run: branch names may contain ``/``, so the longest
 prefix that names a branch or tag is the revision (see ``services.resolve``).
@@ -29,13 +37,33 @@ bp = Blueprint("ui", __name__)
 
 from dataworkflow.web.ui import (  # noqa: E402
     account,
+    activity,
+    admin,
     blob,
     branches,
     commits,
     compare,
+    new_repo,
+    repo_settings,
     repos,
+    settings,
     tree,
     upload,
 )
 
-__all__ = ["account", "blob", "bp", "branches", "commits", "compare", "repos", "tree", "upload"]
+__all__ = [
+    "account",
+    "activity",
+    "admin",
+    "blob",
+    "bp",
+    "branches",
+    "commits",
+    "compare",
+    "new_repo",
+    "repo_settings",
+    "repos",
+    "settings",
+    "tree",
+    "upload",
+]
