@@ -23,6 +23,19 @@ scheme (the OpenAPI document is the reference; a test keeps the two in step)::
     /repos/<repo>/merges                          api.merge (POST)
     /repos/<repo>/reverts                         api.revert (POST)
     /repos/<repo>/cherry-picks                    api.cherry_pick (POST)
+    /repos/<repo>/collaborators                   api.list_collaborators                (admin)
+    /repos/<repo>/collaborators/<username>        api.set_collaborator (PUT) / remove_collaborator
+    /repos/<repo>/protected-branches              api.list_protected_branches / protect_branches
+    /repos/<repo>/protected-branches?pattern=     api.unprotect_branches (DELETE)
+    /repos/<repo>/reflog?ref=&before=&limit=      api.reflog
+    /user                                         api.get_current_user   (any token)
+    /user/tokens                                  api.list_tokens / api.create_token
+    /user/tokens/<int:token_id>                   api.revoke_token (DELETE)
+    /users                                        api.list_users / api.create_user      (site admin)
+    /users/<username>                             api.get_user / api.update_user        (site admin)
+
+Who may call what is declared on each view with ``web.auth.access`` and enforced before
+it runs; the API authenticates only with ``Authorization: Bearer <token>``.
 
 One rule for names in URLs: a branch or tag name is the *last* path segment run and may
 contain ``/`` (``/branches/feature/x``; ``%2F`` works too). Anything else that may contain
@@ -36,8 +49,12 @@ Limits are Flask config keys (``API_MAX_OBJECT_BYTES``, ``API_MAX_JSON_BYTES``,
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import RequestRedirect
+
+from dataworkflow.web.errors import API_PREFIX
 
 MAX_OBJECT_BYTES = 50 * 1024**3
 """Default cap on one uploaded object: 413 above it."""
@@ -58,18 +75,40 @@ def _configure(state: BlueprintSetupState) -> None:
 
 
 from dataworkflow.web.api import (  # noqa: E402
+    access,
     commits,
     compare,
     docs,
     files,
     merges,
     objects,
+    reflog,
     refs,
     repos,
     trees,
+    users,
 )
 
+
+@bp.before_app_request
+def _no_merged_slashes() -> None:
+    """Answer 404, not a redirect, to API URLs with ``//``.
+
+    Werkzeug answers such a URL with a redirect to the URL with the slashes merged,
+    which turns the invalid branch name ``/x`` in ``/branches//x`` into another
+    branch, ``x``. No API URL is ever redirected, so any routing redirect here is one.
+
+    Raises:
+        NotFound: instead of the redirect.
+    """
+    if request.path.startswith(API_PREFIX) and isinstance(
+        request.routing_exception, RequestRedirect
+    ):
+        raise NotFound("no API URL has an empty segment (`//`)")
+
+
 __all__ = [
+    "access",
     "bp",
     "commits",
     "compare",
@@ -77,7 +116,9 @@ __all__ = [
     "files",
     "merges",
     "objects",
+    "reflog",
     "refs",
     "repos",
     "trees",
+    "users",
 ]

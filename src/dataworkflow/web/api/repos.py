@@ -1,10 +1,15 @@
-"""Repositories: list, create, show, update (description, default branch), delete."""
+"""Repositories: list, create, show, update (description, default branch, visibility), delete.
+
+A private repository is invisible to whoever may not read it: absent from the listing,
+404 by name (the access check says so before a view runs).
+"""
 
 from __future__ import annotations
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
 
+from dataworkflow.services.access import grant, visible
 from dataworkflow.services.installation import (
     DEFAULT_BRANCH,
     MAX_DEFAULT_BRANCH,
@@ -18,22 +23,27 @@ from dataworkflow.services.installation import (
 from dataworkflow.web.api import bp
 from dataworkflow.web.api._common import repository
 from dataworkflow.web.api.schemas import Fields, json_body, repository_json
-from dataworkflow.web.auth import access
+from dataworkflow.web.auth import access, principal
 from dataworkflow.web.context import get_backend
 
 
 @bp.get("/repos")
 @access("public")
 def list_repos() -> ResponseReturnValue:
-    """Every repository of the installation, by name."""
-    infos = list_repositories(get_backend().db)
+    """Every repository the caller may read, by name."""
+    db = get_backend().db
+    infos = visible(db, principal(), list_repositories(db))
     return {"repositories": [repository_json(info) for info in infos]}
 
 
 @bp.post("/repos")
 @access("user")
 def create_repo() -> ResponseReturnValue:
-    """Create an empty repository; its default branch appears with the first commit."""
+    """Create an empty repository; its default branch appears with the first commit.
+
+    The creator is granted ``admin`` on it, unless they are an installation admin and
+    hold that on every repository already.
+    """
     body = Fields(json_body())
     name = body.string("name", required=True, max_length=100)
     description = body.string("description", max_length=MAX_DESCRIPTION)
@@ -42,13 +52,18 @@ def create_repo() -> ResponseReturnValue:
     body.finish()
     body.check()
     assert name is not None
+    db = get_backend().db
     info = create_repository(
-        get_backend().db,
+        db,
         name,
         description=description or "",
         default_branch=default_branch or DEFAULT_BRANCH,
         private=private,
     )
+    creator = principal().user
+    assert creator is not None  # the "user" level refused anonymous callers
+    if not creator.is_admin:
+        grant(db, info.id, creator.username, "admin")
     location = url_for("api.get_repo", repo=info.name)
     return repository_json(info), 201, {"Location": location}
 
@@ -64,15 +79,20 @@ def get_repo(repo: str) -> ResponseReturnValue:
 @bp.patch("/repos/<repo>")
 @access("admin")
 def update_repo(repo: str) -> ResponseReturnValue:
-    """Change the description and/or the default branch."""
+    """Change the description, the default branch and/or whether it is private."""
     repository(repo)
     body = Fields(json_body())
     description = body.string("description", max_length=MAX_DESCRIPTION)
     default_branch = body.ref_name("default_branch", max_length=MAX_DEFAULT_BRANCH)
+    private = body.boolean("private") if body.has("private") else None
     body.finish()
     body.check()
     info = update_repository(
-        get_backend().db, repo, description=description, default_branch=default_branch
+        get_backend().db,
+        repo,
+        description=description,
+        default_branch=default_branch,
+        private=private,
     )
     return repository_json(info)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, request
@@ -20,6 +21,9 @@ from dataworkflow.core.names import check_ref_format, normalize_path, validate_n
 from dataworkflow.core.objects import TreeEntry
 from dataworkflow.core.revisions import parse_revision
 from dataworkflow.errors import InvalidInput, InvalidRevision
+from dataworkflow.metadata.refs import RefLogEntry
+from dataworkflow.services.access import Grant
+from dataworkflow.services.accounts import Token, User
 from dataworkflow.services.installation import RepositoryInfo
 from dataworkflow.services.merge import Conflict
 from dataworkflow.services.shapes import (  # re-exported: shared with the other interface
@@ -305,6 +309,35 @@ class Fields:
             return default
         return value
 
+    def integer(
+        self,
+        name: str,
+        *,
+        minimum: int,
+        maximum: int,
+        required: bool = False,
+        nullable: bool = False,
+    ) -> int | None:
+        """An integer member within ``[minimum, maximum]`` (None when absent or null)."""
+        present, value = self._get(name, required)
+        if not present or (value is None and nullable):
+            return None
+        # bool is an int in Python but not in JSON: ``true`` is no number of days.
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.error(name, f"must be an integer from {minimum} to {maximum}")
+            return None
+        return int(value)
+
+    def choice(self, name: str, options: tuple[str, ...], *, required: bool = False) -> str | None:
+        """A string member that must be one of ``options``."""
+        present, value = self._get(name, required)
+        if not present:
+            return None
+        if not isinstance(value, str) or value not in options:
+            self.error(name, f"must be one of {', '.join(options)}")
+            return None
+        return str(value)
+
     def array(self, name: str, *, required: bool = False, max_items: int) -> list[Any]:
         """An array member of at most ``max_items`` items."""
         present, value = self._get(name, required)
@@ -438,4 +471,65 @@ def conflict_json(conflict: Conflict) -> dict[str, Any]:
         "base": side_json(conflict.base),
         "ours": side_json(conflict.ours),
         "theirs": side_json(conflict.theirs),
+    }
+
+
+def timestamp(seconds: int | None) -> str | None:
+    """Seconds since the epoch as RFC 3339 in UTC (None stays None)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat() if seconds is not None else None
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A user's account details; there is no password (nor its hash) to show."""
+    return {
+        "username": user.username,
+        "email": user.email,
+        "display_name": user.display_name,
+        "is_admin": user.is_admin,
+        "disabled": user.disabled,
+        "created_at": timestamp(user.created_at),
+    }
+
+
+def token_json(token: Token) -> dict[str, Any]:
+    """What is kept about an API token: its prefix identifies it, its secret is gone."""
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "scope": token.scope,
+        "state": token.state(),
+        "created_at": timestamp(token.created_at),
+        "expires_at": timestamp(token.expires_at),
+        "last_used_at": timestamp(token.last_used_at),
+        "revoked_at": timestamp(token.revoked_at),
+    }
+
+
+def collaborator_json(grant: Grant) -> dict[str, Any]:
+    """A user's role on a repository."""
+    return {
+        "username": grant.user.username,
+        "display_name": grant.user.display_name,
+        "role": grant.role,
+        "disabled": grant.user.disabled,
+    }
+
+
+def protection_json(pattern: str, branches: list[str]) -> dict[str, Any]:
+    """A protection pattern and the existing branches it covers now."""
+    return {"pattern": pattern, "branches": branches}
+
+
+def reflog_json(entry: RefLogEntry) -> dict[str, Any]:
+    """One movement of a ref: ``old`` is null on creation, ``new`` on deletion."""
+    return {
+        "id": entry.id,
+        "ref": entry.ref,
+        "old": entry.old,
+        "new": entry.new,
+        "actor": entry.actor,
+        "reason": entry.reason,
+        "message": entry.message,
+        "at": timestamp(entry.at),
     }
