@@ -34,6 +34,8 @@ bench: setup
 	$(PY) bench/cli.py
 	$(PY) bench/diff.py
 	$(PY) bench/api.py
+	$(PY) bench/search.py
+	$(PY) bench/maintenance.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from dataworkflow.metadata.engine import Database
+from dataworkflow.metadata.search import include_name
 from dataworkflow.metadata.tables import Base
 
 
@@ -13,7 +14,9 @@ def test_upgrade_head_creates_every_table_and_models_match(db):
     tables = set(inspect(db.engine).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         assert compare_metadata(context, Base.metadata) == []
 
 

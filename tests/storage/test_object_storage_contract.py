@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from dataworkflow.core.ids import EMPTY_BLOB_ID, ObjectId
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, InvalidObjectId, ObjectNotFound
-from dataworkflow.storage.base import ObjectStorage
+from dataworkflow.storage.base import ObjectStorage, SupportsObjectListing
 from dataworkflow.storage.filesystem import FileSystemStorage
 from dataworkflow.storage.memory import MemoryStorage
 
@@ -298,6 +299,38 @@ def test_concurrent_puts_of_the_same_bytes(storage: ObjectStorage) -> None:
     assert {r.id for r in results} == {sha256(b"race")}
     assert any(r.written for r in results)
     assert list(storage.iter_ids()) == [sha256(b"race")]
+
+
+# --- iter_objects: sizes and ages, for gc and fsck ---------------------------------------
+
+
+def test_every_backend_lists_objects_with_sizes_and_ages(storage: ObjectStorage) -> None:
+    assert isinstance(storage, SupportsObjectListing)
+
+
+def test_iter_objects_lists_ids_sizes_and_times_in_id_order(storage: ObjectStorage) -> None:
+    assert isinstance(storage, SupportsObjectListing)
+    assert list(storage.iter_objects()) == []
+    before = time.time()
+    payloads = {sha256(data): data for data in (b"x" * i for i in range(40))}
+    for data in payloads.values():
+        storage.put_bytes(data)
+
+    listed = list(storage.iter_objects())
+
+    assert [info.id for info in listed] == sorted(payloads)
+    assert all(info.size == len(payloads[info.id]) for info in listed)
+    # a small allowance: file mtimes and S3's LastModified have a coarser clock
+    assert all(before - 2 <= info.stored_at <= time.time() + 2 for info in listed)
+
+
+def test_iter_objects_leaves_out_deleted_objects(storage: ObjectStorage) -> None:
+    assert isinstance(storage, SupportsObjectListing)
+    gone = storage.put_bytes(b"gone")
+    kept = storage.put_bytes(b"kept")
+    storage.delete(gone.id)
+
+    assert [(info.id, info.size) for info in storage.iter_objects()] == [(kept.id, 4)]
 
 
 # --- ids are validated ------------------------------------------------------------------

@@ -24,10 +24,12 @@ from dataworkflow.cli.errors import (
     short_message,
     silence_stdout,
 )
+from dataworkflow.cli.maintenance import fsck, gc
 from dataworkflow.cli.merge import cherry_pick_command, merge, revert_command
 from dataworkflow.cli.read import cat, diff, log, ls, show
 from dataworkflow.cli.refs import branch_group, tag_group
 from dataworkflow.cli.repo import repo_group
+from dataworkflow.cli.search import search
 from dataworkflow.cli.serve import serve
 from dataworkflow.cli.transfer import export, import_
 
@@ -103,6 +105,9 @@ main.add_command(serve)
 main.add_command(merge)
 main.add_command(revert_command)
 main.add_command(cherry_pick_command)
+main.add_command(search)
+main.add_command(gc)
+main.add_command(fsck)
 main.add_command(users.user_group)
 main.add_command(users.token_group)
 main.add_command(access.reflog)

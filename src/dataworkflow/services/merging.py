@@ -7,10 +7,11 @@ makes the operation fail with ``RefConflict`` instead of being lost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -91,6 +92,25 @@ def _virtual_base(
     return tree
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _gc_guarded(operation: _F) -> _F:
+    """Hold the gc guard shared for the whole operation, as Repository's writes do.
+
+    A merge, revert or cherry-pick reads commits and trees, then writes rows that point
+    at them; garbage collection must not delete them in between (services/gc.py).
+    """
+
+    @functools.wraps(operation)
+    def guarded(repo: Repository, *args: Any, **kwargs: Any) -> Any:
+        with repo.db.gc_lock(shared=True):
+            return operation(repo, *args, **kwargs)
+
+    return cast(_F, guarded)
+
+
+@_gc_guarded
 def merge_branch(
     repo: Repository,
     source: str,
@@ -168,6 +188,7 @@ def merge_branch(
         return MergeOutcome("merged", commit_id, target, bases)
 
 
+@_gc_guarded
 def revert(
     repo: Repository,
     rev: str,
@@ -202,6 +223,7 @@ def revert(
     )
 
 
+@_gc_guarded
 def cherry_pick(
     repo: Repository,
     rev: str,

@@ -8,6 +8,7 @@ at any point leaves the branch as it was and at most unreferenced bytes behind.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import io
 import os
@@ -17,7 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -164,6 +165,24 @@ def _first_line(message: str) -> str:
     return message.strip().split("\n", 1)[0]
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _gc_guarded(method: _Method) -> _Method:
+    """Hold the gc guard shared from before the first put until the commit (services/gc.py).
+
+    Garbage collection takes it exclusive to delete, so it never removes bytes or rows
+    that a write in flight has checked for, or skipped storing because they existed.
+    """
+
+    @functools.wraps(method)
+    def guarded(self: Repository, *args: Any, **kwargs: Any) -> Any:
+        with self.db.gc_lock(shared=True):
+            return method(self, *args, **kwargs)
+
+    return cast(_Method, guarded)
+
+
 def _signature(name: str | None, email: str | None, when: datetime | int | None) -> Signature:
     name = name if name is not None else DEFAULT_AUTHOR[0]
     email = email if email is not None else DEFAULT_AUTHOR[1]
@@ -212,6 +231,7 @@ class Repository:
 
     # --- low-level objects (the seed's API) -------------------------------------------
 
+    @_gc_guarded
     def create_blob(self, content: bytes | BinaryIO) -> ObjectId:
         """Store a file's content and return its id (the SHA-256 of the bytes).
 
@@ -229,6 +249,7 @@ class Repository:
             object_queries.insert_blobs(session, self.id, [(stored.id, stored.size)])
         return stored.id
 
+    @_gc_guarded
     def create_tree(self, entries: Iterable[Mapping[str, Any] | TreeEntry]) -> ObjectId:
         """Create a tree from entries given as ``{'name', 'type', 'hash', 'mode'}`` dicts.
 
@@ -249,6 +270,7 @@ class Repository:
             object_queries.insert_trees(session, self.id, [tree])
         return tree.id
 
+    @_gc_guarded
     def create_commit(
         self,
         tree_hash: str,
@@ -291,6 +313,7 @@ class Repository:
             self._insert_commit(session, commit)
         return commit.id
 
+    @_gc_guarded
     def create_or_update_ref(
         self,
         name: str,
@@ -337,6 +360,7 @@ class Repository:
 
     # --- high-level writes ------------------------------------------------------------
 
+    @_gc_guarded
     def commit(
         self,
         branch: str,
@@ -407,6 +431,7 @@ class Repository:
             stats=(len(new_blobs), sum(size for _, size in new_blobs)),
         )
 
+    @_gc_guarded
     def commit_folder(
         self,
         folder: str | os.PathLike[str],
@@ -484,6 +509,7 @@ class Repository:
 
     # --- refs -------------------------------------------------------------------------
 
+    @_gc_guarded
     def create_branch(self, name: str, from_rev: str | None = None) -> ObjectId:
         """Create a branch at ``from_rev`` (default: the default branch's head).
 
@@ -524,6 +550,7 @@ class Repository:
                 for name, target in ref_queries.list_refs(session, self.id, BRANCH_PREFIX)
             ]
 
+    @_gc_guarded
     def create_tag(self, name: str, rev: str | None = None, *, force: bool = False) -> ObjectId:
         """Tag a commit (default: the default branch's head). Tags move only with ``force``.
 

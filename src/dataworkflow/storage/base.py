@@ -20,6 +20,17 @@ class StoredObject:
     """False when the object already existed and nothing was uploaded."""
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """A stored object as a listing sees it: its id, its size and when it was stored."""
+
+    id: ObjectId
+    size: int
+    stored_at: float
+    """Seconds since the epoch when these bytes were last written (file mtime, S3
+    LastModified): garbage collection keeps unreferenced objects younger than its grace."""
+
+
 @runtime_checkable
 class ObjectStorage(Protocol):
     """Content-addressed bytes: the key is the SHA-256 of the value, values never change.
@@ -103,6 +114,19 @@ class SupportsDeferredSync(Protocol):
 
     def sync(self) -> None:
         """Make every write so far durable."""
+        ...
+
+
+@runtime_checkable
+class SupportsObjectListing(Protocol):
+    """Optional capability: list objects with their sizes and ages, in id order.
+
+    Garbage collection needs the ages (its grace period); integrity checks walk the
+    listing beside the blob rows, both sorted by id, instead of asking for each size.
+    """
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every stored object, in ascending id order."""
         ...
 
 

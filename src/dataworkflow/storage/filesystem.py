@@ -26,7 +26,7 @@ from typing import BinaryIO
 from dataworkflow.core.hashing import CHUNK_SIZE, HashingReader, hash_bytes
 from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
-from dataworkflow.storage.base import StoredObject, object_key
+from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
 
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
@@ -158,19 +158,47 @@ class FileSystemStorage:
 
     def iter_ids(self) -> Iterator[ObjectId]:
         """Walk the two-level fan-out, yielding only well-placed, well-formed ids."""
-        objects = self.root / "objects"
-        for first in _subdirs(objects):
-            for second in _subdirs(objects / first):
-                with os.scandir(objects / first / second) as entries:
-                    for entry in entries:
-                        name = entry.name
-                        if (
-                            is_object_id(name)
-                            and name[0:2] == first
-                            and name[2:4] == second
-                            and entry.is_file(follow_symlinks=False)
-                        ):
-                            yield ObjectId(name)
+        for entry in self._object_entries(ordered=False):
+            yield ObjectId(entry.name)
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every object with its size and mtime (when it was stored), in id order.
+
+        An object deleted while the walk runs is left out.
+        """
+        for entry in self._object_entries(ordered=True):
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            yield ObjectInfo(ObjectId(entry.name), stat.st_size, stat.st_mtime)
+
+    def _object_entries(self, *, ordered: bool) -> Iterator[os.DirEntry[str]]:
+        """The files of the fan-out whose names are ids placed where they belong.
+
+        ``ordered`` sorts each folder, which yields ids in ascending order (the fan-out
+        folders are id prefixes).
+        """
+        objects = os.path.join(self.root, "objects")  # strings: no Path per folder
+        for first in _subdirs(objects, ordered):
+            outer = os.path.join(objects, first)
+            for second in _subdirs(outer, ordered):
+                try:
+                    with os.scandir(os.path.join(outer, second)) as scan:
+                        entries = list(scan)
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                if ordered:
+                    entries.sort(key=lambda entry: entry.name)
+                for entry in entries:
+                    name = entry.name
+                    if (
+                        is_object_id(name)
+                        and name[0:2] == first
+                        and name[2:4] == second
+                        and entry.is_file(follow_symlinks=False)
+                    ):
+                        yield entry
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -275,11 +303,11 @@ def _check_range(start: int, end: int) -> None:
         raise InvalidInput(f"invalid byte range {start}-{end}: need 0 <= start <= end")
 
 
-def _subdirs(folder: Path) -> list[str]:
+def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:
     """Names of the fan-out folders in ``folder`` (two lowercase hex digits each)."""
     try:
         with os.scandir(folder) as entries:
-            return [
+            names = [
                 e.name
                 for e in entries
                 if len(e.name) == 2
@@ -288,6 +316,7 @@ def _subdirs(folder: Path) -> list[str]:
             ]
     except FileNotFoundError:
         return []
+    return sorted(names) if ordered else names
 
 
 def _make_dirs(folder: Path, durable: bool = True) -> None:

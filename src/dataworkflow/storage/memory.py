@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from dataworkflow.core.hashing import HashingReader, hash_bytes
 from dataworkflow.core.ids import ObjectId, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
-from dataworkflow.storage.base import StoredObject
+from dataworkflow.storage.base import ObjectInfo, StoredObject
 
 
 class MemoryStorage:
@@ -25,6 +26,7 @@ class MemoryStorage:
     def __init__(self) -> None:
         self.writes = 0
         self._objects: dict[ObjectId, bytes] = {}
+        self._stored_at: dict[ObjectId, float] = {}
         self._lock = threading.Lock()
 
     def put_bytes(self, data: bytes) -> StoredObject:
@@ -88,12 +90,22 @@ class MemoryStorage:
         key = parse_object_id(object_id)
         with self._lock:
             self._objects.pop(key, None)
+            self._stored_at.pop(key, None)
 
     def iter_ids(self) -> Iterator[ObjectId]:
         """Every stored id (a snapshot, so writes during iteration are safe)."""
         with self._lock:
             ids = list(self._objects)
         return iter(ids)
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every stored object with its size and storage time, by id (a snapshot)."""
+        with self._lock:
+            infos = [
+                ObjectInfo(key, len(data), self._stored_at[key])
+                for key, data in self._objects.items()
+            ]
+        return iter(sorted(infos, key=lambda info: info.id))
 
     def _get(self, object_id: ObjectId) -> bytes:
         key = parse_object_id(object_id)
@@ -108,5 +120,6 @@ class MemoryStorage:
             if object_id in self._objects:
                 return StoredObject(object_id, len(data), written=False)
             self._objects[object_id] = data
+            self._stored_at[object_id] = time.time()
             self.writes += 1
         return StoredObject(object_id, len(data), written=True)

@@ -37,7 +37,7 @@ from dataworkflow.errors import (
     ObjectNotFound,
     StorageError,
 )
-from dataworkflow.storage.base import StoredObject, object_key
+from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
 
 MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB  # S3 rejects smaller parts (except the last)
@@ -332,6 +332,23 @@ class S3Storage:
                     name = key.rsplit("/", 1)[-1]
                     if is_object_id(name) and key == object_key(self.prefix, ObjectId(name)):
                         yield ObjectId(name)
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every object with its size and LastModified, in id order.
+
+        S3 lists keys in UTF-8 binary order, and the fan-out folders are id prefixes, so
+        the listing is already sorted by id: a thousand objects per request, no HEADs.
+        """
+        paginator = self.client.get_paginator("list_objects_v2")
+        with self._errors("list objects"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}objects/"):
+                for item in page.get("Contents", ()):
+                    key: str = item["Key"]
+                    name = key.rsplit("/", 1)[-1]
+                    if is_object_id(name) and key == object_key(self.prefix, ObjectId(name)):
+                        yield ObjectInfo(
+                            ObjectId(name), int(item["Size"]), item["LastModified"].timestamp()
+                        )
 
     def presigned_url(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from dataworkflow.metadata.search import include_name
 from dataworkflow.metadata.tables import Base
 
 config = context.config
@@ -22,6 +23,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=include_name,  # FTS5 tables, tsvector columns, GIN indexes
         )
         with context.begin_transaction():
             context.run_migrations()
