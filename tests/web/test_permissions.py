@@ -83,6 +83,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("api.protect_branches", "POST"): "admin",
     ("api.unprotect_branches", "DELETE"): "admin",
     ("api.reflog", "GET"): "read",
+    ("ui.search", "GET"): "public",
+    ("ui.repo_search", "GET"): "read",
+    ("api.search", "GET"): "public",
     ("api.docs", "GET"): "public",
     ("api.openapi", "GET"): "public",
     ("api.list_repos", "GET"): "public",
@@ -275,6 +278,7 @@ def _url(endpoint: str, rule: str, visibility: str, installation: Installation) 
         "api.list_tree": "?ref=main",
         "api.compare": "?base=main&head=feature",
         "api.unprotect_branches": "?pattern=release/*",
+        "api.search": "?q=first&kind=commits",
     }.get(endpoint, "")
     return url + query
 

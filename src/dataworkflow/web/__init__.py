@@ -14,6 +14,7 @@ from dataworkflow.web.auth import register_auth
 from dataworkflow.web.context import Backend
 from dataworkflow.web.errors import register_error_handlers
 from dataworkflow.web.filters import register_filters
+from dataworkflow.web.indexing import register_indexing
 from dataworkflow.web.security import register_security
 
 MAX_UPLOAD_BYTES = 50 * 1024**3
@@ -37,6 +38,7 @@ def create_app(
         SESSION_SECONDS=settings.session_hours * 3600,
         SIGN_IN_MAX_FAILURES=settings.sign_in_max_failures,
         SIGN_IN_MAX_FAILURES_PER_ADDRESS=settings.sign_in_max_failures_per_address,
+        REFLOG_RETENTION_DAYS=settings.reflog_retention_days,
     )
     if test_config:
         app.config.update(test_config)
@@ -51,6 +53,7 @@ def create_app(
     register_filters(app)
     register_auth(app, session_seconds=settings.session_hours * 3600)
     register_security(app)
+    register_indexing(app, max_file_bytes=settings.search_max_file_bytes)
     if settings.proxy_count:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

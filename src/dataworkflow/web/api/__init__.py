@@ -28,6 +28,7 @@ scheme (the OpenAPI document is the reference; a test keeps the two in step)::
     /repos/<repo>/protected-branches              api.list_protected_branches / protect_branches
     /repos/<repo>/protected-branches?pattern=     api.unprotect_branches (DELETE)
     /repos/<repo>/reflog?ref=&before=&limit=      api.reflog
+    /search?q=&kind=&repo=&rev=                   api.search   (commits, content, paths, history)
     /user                                         api.get_current_user   (any token)
     /user/tokens                                  api.list_tokens / api.create_token
     /user/tokens/<int:token_id>                   api.revoke_token (DELETE)
@@ -85,6 +86,7 @@ from dataworkflow.web.api import (  # noqa: E402
     reflog,
     refs,
     repos,
+    search,
     trees,
     users,
 )
@@ -119,6 +121,7 @@ __all__ = [
     "reflog",
     "refs",
     "repos",
+    "search",
     "trees",
     "users",
 ]
