@@ -182,7 +182,10 @@ def check_access() -> None:
     """Load the caller and refuse the request if the endpoint's declaration says so."""
     g.principal = ANONYMOUS
     if request.endpoint is None:
-        return  # 404/405: nothing to protect
+        # 404/405: nothing to protect, but the page's header should know who is asking.
+        if not request.path.startswith("/api/"):
+            g.principal = _load_principal()
+        return
     g.principal = _load_principal()
     level = access_level(request.endpoint, request.method)
     if level is None:
