@@ -170,6 +170,10 @@ def connect(port: int) -> http.client.HTTPConnection:
     return conn
 
 
+AUTH: dict[str, str] = {}
+"""The bench user's bearer token, sent with every write (reads of the public repo need none)."""
+
+
 def call(
     conn: http.client.HTTPConnection,
     method: str,
@@ -178,7 +182,8 @@ def call(
     headers: dict[str, str] | None = None,
     expect: int = 200,
 ) -> bytes:
-    conn.request(method, path, body=body, headers=headers or {})
+    headers = {**(headers or {}), **(AUTH if method != "GET" else {})}
+    conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
     check(
@@ -575,6 +580,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def bench_token(env: dict[str, str], work: Path) -> dict[str, str]:
+    """An administrator and a write token for the writes, made with `dw` like an operator."""
+    dw = str(VENV_BIN / "dw")
+    run = {"env": env, "check": True, "cwd": work, "capture_output": True, "text": True}
+    subprocess.run(
+        [dw, "user", "create", "bench", "--email", "bench@example.com", "--admin"], **run
+    )
+    made = subprocess.run([dw, "token", "create", "bench", "--scope", "write"], **run)
+    return {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -586,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = server_env(work)
         subprocess.run([str(VENV_BIN / "dw"), "db", "upgrade"], env=env, check=True, cwd=work)
+        AUTH.update(bench_token(env, work))
         server = Server("dataworkflow.web:create_app()", env, work / "gunicorn.log", None)
         server.wait_ready(f"{API}/repos")
         log(f"gunicorn ({WORKERS} workers x {THREADS} threads) on port {server.port}")
