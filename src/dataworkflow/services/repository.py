@@ -229,6 +229,23 @@ class Repository:
                     session.flush()
                 self.id, self.default_branch = row.id, row.default_branch
 
+    @classmethod
+    def opened(
+        cls,
+        db: Database,
+        storage: ObjectStorage,
+        *,
+        name: str,
+        repository_id: int,
+        default_branch: str,
+        actor: str,
+    ) -> Repository:
+        """A repository whose row the caller has just read: no second query for it."""
+        repo = cls.__new__(cls)
+        repo.db, repo.storage, repo.name, repo.actor = db, storage, name, actor
+        repo.id, repo.default_branch = repository_id, default_branch
+        return repo
+
     # --- low-level objects (the seed's API) -------------------------------------------
 
     @_gc_guarded

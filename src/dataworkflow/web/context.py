@@ -55,8 +55,17 @@ def get_repository(name: str) -> Repository:
     cache: dict[str, Repository] = g.setdefault("repositories", {})
     if name not in cache:
         backend = get_backend()
-        get_repository_info(backend.db, name)  # a GET must never create the `default` one
         principal = g.get("principal")
         actor = principal.name if principal is not None else "anonymous"
-        cache[name] = Repository(backend.db, backend.storage, name, actor=actor)
+        info = g.get("repository_info")  # read by the access check of this request
+        if info is None or info.name != name:
+            info = get_repository_info(backend.db, name)  # never create `default` on a GET
+        cache[name] = Repository.opened(
+            backend.db,
+            backend.storage,
+            name=info.name,
+            repository_id=info.id,
+            default_branch=info.default_branch,
+            actor=actor,
+        )
     return cache[name]
