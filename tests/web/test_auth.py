@@ -196,3 +196,14 @@ def test_first_sign_up_makes_the_admin_then_closes(anonymous: FlaskClient, db) -
         assert row is not None and row.username == "founder" and row.is_admin
     other = FlaskClient(anonymous.application, anonymous.application.response_class)
     assert other.get("/signup").status_code == 403
+
+
+def test_sessions_without_a_user_are_short_lived(anonymous: FlaskClient, db) -> None:
+    anonymous.get("/login")  # the form's CSRF token needs a session
+    with db.reading() as session:
+        rows = [
+            (r.user_id, r.expires_at - r.created_at) for r in session.scalars(select(WebSessionRow))
+        ]
+    assert len(rows) == 1
+    user_id, lifetime = rows[0]
+    assert user_id is None and lifetime <= 2 * 3600

@@ -33,6 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 LEVELS = ("public", "user", "site-admin", "read", "write", "admin")
 REPOSITORY_LEVELS = ("read", "write", "admin")
 SESSION_COOKIE = "dw_session"
+ANONYMOUS_SESSION_SECONDS = 2 * 3600
+"""How long a session without a signed-in user (one holding a form's token) lasts."""
 USER_KEY = "user_id"
 
 
@@ -125,10 +127,12 @@ class DatabaseSessionInterface(SessionInterface):
                 sessions.delete(db, session.secret)
             response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True)
             return
-        lifetime = int(app.config["SESSION_SECONDS"])
         if session.secret is None and not session:
             return  # nothing to remember: no row, no cookie
         stored = sessions.StoredSession(session.get(USER_KEY), dict(session), session.expires_at)
+        lifetime = int(app.config["SESSION_SECONDS"])
+        if stored.user_id is None:  # a form's CSRF token only: forgotten soon, so crawlers
+            lifetime = min(lifetime, ANONYMOUS_SESSION_SECONDS)  # cannot pile rows up
         if not session.modified and session.secret is not None:
             if not sessions.needs_refresh(stored, lifetime=lifetime):
                 return
