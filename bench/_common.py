@@ -61,6 +61,28 @@ def print_table(figures: list[Figure]) -> None:
     print("\n".join(line.rstrip() for line in lines))
 
 
+def print_summary(
+    figures: list[Figure],
+    *,
+    quick: bool,
+    notes: tuple[str, ...] = (),
+    minutes: float | None = None,
+    separator: str = ", ",
+) -> None:
+    """The last line of every benchmark: goals met, which were missed, and how it ran."""
+    goals = [f for f in figures if f.met is not None]
+    met = sum(1 for f in goals if f.met)
+    missed = separator.join(f.name.strip() for f in goals if not f.met)
+    print(
+        f"summary: {met}/{len(goals)} goals met"
+        + (f" (missed: {missed})" if missed else "")
+        + "".join(f"; {note}" for note in notes)
+        + "; functional checks passed"
+        + (" [quick run]" if quick else "")
+        + (f"; built and measured in {minutes:.1f} min" if minutes is not None else "")
+    )
+
+
 def _verdict(met: bool | None) -> str:
     return "info" if met is None else "PASS" if met else "MISS"
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import BenchError, Figure, MiB, check, print_table
+from _common import BenchError, Figure, MiB, check, print_summary, print_table
 from ingest import SEED, Sizes, hash_and_copy, make_large_files, make_small_tree, read_through
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -758,15 +758,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {git_version}; dvc {dvc_line}")
     print(f"# best of {ROUNDS} rounds in alternating order; each timed command after os.sync()")
     print_table(rows)
-    goals = [f for f in rows if f.met is not None]
-    met = sum(1 for f in goals if f.met)
-    missed = "; ".join(f.name.strip() for f in goals if not f.met)
-    print(
-        f"summary: {met}/{len(goals)} goals met"
-        + (f" (missed: {missed})" if missed else "")
-        + ("" if dvc.available else "; DVC figures unavailable")
-        + "; functional checks passed"
-        + (" [quick run]" if args.quick else "")
+    print_summary(
+        rows,
+        quick=args.quick,
+        notes=() if dvc.available else ("DVC figures unavailable",),
+        separator="; ",
     )
     return 0
 

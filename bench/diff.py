@@ -43,6 +43,7 @@ from _common import (
     Timer,
     check,
     new_repo,
+    print_summary,
     print_table,
     proc_status_kib,
     reset_peak_rss,
@@ -528,16 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"row diff: {described}; best of 2 rounds")
     print_table(figures)
-    goals = [f for f in figures if f.met is not None]
-    met = sum(1 for f in goals if f.met)
-    missed = ", ".join(f.name.strip() for f in goals if not f.met)
-    print(
-        f"summary: {met}/{len(goals)} goals met"
-        + (f" (missed: {missed})" if missed else "")
-        + "; functional checks passed"
-        + (" [quick run]" if args.quick else "")
-        + f"; built and measured in {elapsed.seconds / 60:.1f} min"
-    )
+    print_summary(figures, quick=args.quick, minutes=elapsed.seconds / 60)
     return 0
 
 

@@ -40,6 +40,7 @@ from _common import (
     check,
     count_files,
     new_repo,
+    print_summary,
     print_table,
     proc_status_kib,
     reset_peak_rss,
@@ -476,15 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     print_table(figures)
-    goals = [f for f in figures if f.met is not None]
-    met = sum(1 for f in goals if f.met)
-    missed = ", ".join(f.name.strip() for f in goals if not f.met)
-    print(
-        f"summary: {met}/{len(goals)} goals met"
-        + (f" (missed: {missed})" if missed else "")
-        + "; functional checks passed"
-        + (" [quick run]" if args.quick else "")
-    )
+    print_summary(figures, quick=args.quick)
     return 0
 
 

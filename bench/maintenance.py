@@ -40,7 +40,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from _common import BenchError, BenchRepo, Figure, MiB, Timer, check, new_repo, print_table
+from _common import (
+    BenchError,
+    BenchRepo,
+    Figure,
+    MiB,
+    Timer,
+    check,
+    new_repo,
+    print_summary,
+    print_table,
+)
 
 from dataworkflow.services.fsck import check_integrity
 from dataworkflow.services.gc import GcReport, collect_garbage
@@ -335,16 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         + ("" if with_git else " (git not run)")
     )
     print_table(figures)
-    goals = [f for f in figures if f.met is not None]
-    met = sum(1 for f in goals if f.met)
-    missed = ", ".join(f.name for f in goals if not f.met)
-    print(
-        f"summary: {met}/{len(goals)} goals met"
-        + (f" (missed: {missed})" if missed else "")
-        + "; functional checks passed"
-        + (" [quick run]" if args.quick else "")
-        + f"; built and measured in {elapsed.seconds / 60:.1f} min"
-    )
+    print_summary(figures, quick=args.quick, minutes=elapsed.seconds / 60)
     return 0
 
 

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import BenchError, Figure, Timer, check, new_repo, print_table
+from _common import BenchError, Figure, Timer, check, new_repo, print_summary, print_table
 
 from dataworkflow import Put
 from dataworkflow.services.search import catch_up, search_content
@@ -227,16 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         " 20 results per query, each with its matching lines"
     )
     print_table(figures)
-    goals = [f for f in figures if f.met is not None]
-    met = sum(1 for f in goals if f.met)
-    missed = ", ".join(f.name.strip() for f in goals if not f.met)
-    print(
-        f"summary: {met}/{len(goals)} goals met"
-        + (f" (missed: {missed})" if missed else "")
-        + "; functional checks passed"
-        + (" [quick run]" if args.quick else "")
-        + f"; built and measured in {elapsed.seconds / 60:.1f} min"
-    )
+    print_summary(figures, quick=args.quick, minutes=elapsed.seconds / 60)
     return 0
 
 

@@ -34,7 +34,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import BenchError, BenchRepo, Figure, MiB, Timer, check, new_repo, print_table
+from _common import (
+    BenchError,
+    BenchRepo,
+    Figure,
+    MiB,
+    Timer,
+    check,
+    new_repo,
+    print_summary,
+    print_table,
+)
 from flask.testing import FlaskClient
 
 from dataworkflow import Put, Settings
@@ -558,16 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"growth: to twice that: {describe(target.doubled())}")
     print(f"baseline: a tiny repository of the same shape: {describe(TINY)}")
     print_table(figures)
-    goals = [f for f in figures if f.met is not None]
-    met = sum(1 for f in goals if f.met)
-    missed = ", ".join(f.name.strip() for f in goals if not f.met)
-    print(
-        f"summary: {met}/{len(goals)} goals met"
-        + (f" (missed: {missed})" if missed else "")
-        + "; functional checks passed"
-        + (" [quick run]" if args.quick else "")
-        + f"; built and measured in {elapsed.seconds / 60:.1f} min"
-    )
+    print_summary(figures, quick=args.quick, minutes=elapsed.seconds / 60)
     return 0
 
 
