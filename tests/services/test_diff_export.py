@@ -1,6 +1,7 @@
 """Tree diff (name-status) and export to a folder."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_export_refuses_non_empty_destination_and_missing_paths(history, tmp_pat
 def test_export_detects_corrupt_bytes(repo, tmp_path):
     repo.commit("main", [Put("f", b"original")], "one")
     blob = repo.stat("main", "f").entry.id
-    path = repo.storage._path(blob)
+    path = Path(repo.storage._path(blob))
     path.chmod(0o644)
     path.write_bytes(b"tampered")
     with pytest.raises(ChecksumMismatch):

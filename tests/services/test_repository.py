@@ -401,6 +401,16 @@ class FailingStorage:
 
     def __getattr__(self, name):
         attr = getattr(self.inner, name)
+        if name == "put_files":  # many writes in one call: fail at the n-th object
+
+            def each(*args, **kwargs):
+                for stored in attr(*args, **kwargs):
+                    self.calls += 1
+                    if self.calls == self.fail_at:
+                        raise OSError("disk failed mid-commit")
+                    yield stored
+
+            return each
         if name.startswith("put_"):
 
             def wrapped(*args, **kwargs):

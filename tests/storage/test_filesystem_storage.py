@@ -226,3 +226,82 @@ def test_deferred_sync_skips_fsyncs_until_sync(tmp_path, monkeypatch):
     assert [storage.read_range(s.id, 0, 100) for s in stored] == [b"one", b"deferred"]
     storage.put_bytes(b"durable again")  # outside the block: fsynced as usual
     assert calls["fsync"] >= 2
+
+
+# --- put_files: many local files, each read once, in forked processes ------------------
+
+
+def _local_files(folder: Path, contents: list[bytes]) -> list[tuple[str, int]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n, data in enumerate(contents):
+        path = folder / f"f{n:04d}"
+        path.write_bytes(data)
+        files.append((str(path), len(data)))
+    return files
+
+
+@pytest.mark.parametrize("count", [3, 300])  # below and above BULK_MIN_FILES
+def test_put_files_stores_each_file_and_yields_in_order(
+    storage: FileSystemStorage, tmp_path: Path, count: int
+) -> None:
+    contents = [f"file {n % 250}".encode() * (n % 7 + 1) for n in range(count)]
+    contents.append(os.urandom(3 * MiB + 7))  # a large file: streamed, not read whole
+    files = _local_files(tmp_path / "src", contents)
+
+    stored = list(storage.put_files(files))
+
+    assert [s.id for s in stored] == [hashlib.sha256(c).hexdigest() for c in contents]
+    assert [s.size for s in stored] == [len(c) for c in contents]
+    distinct = len(set(contents))
+    assert storage.writes == sum(s.written for s in stored) == distinct
+    assert sorted(storage.iter_ids()) == sorted({s.id for s in stored})
+    assert all(
+        storage.read_range(s.id, 0, s.size) == c for s, c in zip(stored, contents, strict=True)
+    )
+    assert list((storage.root / "tmp").iterdir()) == []
+
+
+def test_put_files_writes_nothing_that_is_stored(
+    storage: FileSystemStorage, tmp_path: Path
+) -> None:
+    files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(100)])
+    list(storage.put_files(files))
+
+    again = FileSystemStorage(storage.root)
+    assert [s.written for s in again.put_files(files)] == [False] * 100
+    assert again.writes == 0
+
+
+def test_put_files_syncs_once_at_the_end(storage, tmp_path, monkeypatch) -> None:
+    import dataworkflow.storage.filesystem as fs_module
+
+    syncs = []
+    monkeypatch.setattr(fs_module, "_sync_filesystem", lambda folder: syncs.append(folder))
+    files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(100)])
+    stored = storage.put_files(files)
+    next(stored)
+    assert syncs == []
+    assert len(list(stored)) == 99
+    assert len(syncs) == 1
+
+
+@pytest.mark.parametrize("count", [3, 300])
+def test_put_files_raises_for_a_missing_file(storage, tmp_path, count) -> None:
+    files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(count)])
+    missing = str(tmp_path / "src" / "gone")
+    files.insert(count // 2, (missing, 10))
+
+    with pytest.raises(FileNotFoundError) as caught:
+        list(storage.put_files(files))
+    assert caught.value.filename == missing
+
+
+def test_put_files_stopped_early_cancels_the_rest(storage, tmp_path) -> None:
+    files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(3000)])
+    stored = storage.put_files(files)
+    next(stored)
+    stored.close()
+
+    assert storage.writes == 1
+    assert len(list(storage.iter_ids())) < 3000  # batches not yet started never ran

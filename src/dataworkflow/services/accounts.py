@@ -7,6 +7,7 @@ token with one indexed lookup). A token is shown exactly once, when it is create
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -39,7 +40,15 @@ LAST_USED_RESOLUTION = 60
 """A token's last-used time is rewritten at most once a minute: reads stay reads."""
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password: equalises the time of unknown usernames")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown usernames, so they take as long as known ones.
+
+    Made on first use: hashing costs ~0.15 s, which every ``dw`` command paid at import.
+    """
+    return _hasher.hash("not a password: equalises the time of unknown usernames")
 
 
 class UserNotFound(NotFound):
@@ -344,7 +353,7 @@ def authenticate(
         stored = row.password_hash if row is not None else None
         found = _user(row) if row is not None else None
     try:
-        ok = _hasher.verify(stored or _DUMMY_HASH, password or "") and stored is not None
+        ok = _hasher.verify(stored or _dummy_hash(), password or "") and stored is not None
     except (VerificationError, InvalidHashError):
         ok = False
     # Raise only after the transaction: raising inside it would roll the failure back.

@@ -21,6 +21,7 @@ from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.names import validate_name_bytes
 from dataworkflow.core.objects import FileMode, Tree, TreeEntry
 from dataworkflow.errors import InvalidInput, InvalidName
+from dataworkflow.storage.base import SupportsLocalFiles
 
 SMALL_FILE = 1024 * 1024
 KEEP_BUDGET = 256 * 1024 * 1024  # small-file bytes kept in memory between hashing and storing
@@ -39,6 +40,8 @@ class LocalFile:
     id: ObjectId | None = None
     data: bytes | None = None
     """The content of a small file, kept from hashing so storing it needs no second read."""
+    stored: bool = False
+    """Whether hashing stored the bytes already (storage that copies local files itself)."""
 
     @property
     def relpath(self) -> str:
@@ -166,16 +169,20 @@ def hash_files(
     stat_cache: StatCache | None = None,
     on_hashed: Callable[[LocalFile], None] | None = None,
     keep_budget: int = KEEP_BUDGET,
+    store: SupportsLocalFiles | None = None,
 ) -> None:
     """Fill in ``id`` (and the real size) of every file.
 
-    Small files are read whole; up to ``keep_budget`` bytes of them stay in ``data`` so
-    that storing them later does not read them again.
+    With ``store``, files the stat cache does not know are stored as they are hashed
+    (``stored`` is set), so each is read once. Otherwise small files are read whole, and
+    up to ``keep_budget`` bytes of them stay in ``data`` so that storing them later does
+    not read them again.
 
     Raises:
         InvalidInput: if a file cannot be read.
     """
     large: list[LocalFile] = []
+    unknown: list[LocalFile] = []
     kept = 0
     for local in files:
         if stat_cache is not None:
@@ -185,7 +192,9 @@ def hash_files(
                 if on_hashed:
                     on_hashed(local)
                 continue
-        if local.size >= SMALL_FILE:
+        if store is not None:
+            unknown.append(local)
+        elif local.size >= SMALL_FILE:
             large.append(local)
             continue
         data = _read_small(local.path)
@@ -195,6 +204,9 @@ def hash_files(
             kept += len(data)
         if on_hashed:
             on_hashed(local)
+    if unknown:
+        assert store is not None
+        _store_files(unknown, store, on_hashed)
     if large:
         with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:
             for local, (object_id, size) in zip(
@@ -207,6 +219,30 @@ def hash_files(
         for local in files:
             assert local.id is not None
             stat_cache.record(local.relpath, local.size, local.mtime_ns, local.id)
+
+
+def _store_files(
+    files: list[LocalFile],
+    store: SupportsLocalFiles,
+    on_hashed: Callable[[LocalFile], None] | None,
+) -> None:
+    stored = store.put_files([(f.path, f.size) for f in files])
+    try:
+        for local in files:
+            try:
+                result = next(stored)
+            except FileNotFoundError as exc:
+                where = exc.filename or local.path
+                raise InvalidInput(f"{where!r} disappeared while it was being read") from None
+            except PermissionError as exc:
+                where = exc.filename or local.path
+                raise InvalidInput(f"permission denied reading {where!r}") from None
+            local.id, local.size, local.stored = result.id, result.size, True
+            if on_hashed:
+                on_hashed(local)
+        next(stored, None)  # the end of the iteration: everything stored is now durable
+    finally:
+        stored.close()
 
 
 def build_trees(files: list[LocalFile]) -> tuple[Tree, list[Tree]]:

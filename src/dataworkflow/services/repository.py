@@ -84,7 +84,7 @@ from dataworkflow.services.folder import (
 from dataworkflow.services.graph import ahead_behind, is_ancestor
 from dataworkflow.services.installation import DEFAULT_BRANCH
 from dataworkflow.services.resolve import resolve_revision, split_rev_and_path
-from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync
+from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync, SupportsLocalFiles
 
 DEFAULT_REPOSITORY = "default"
 DEFAULT_AUTHOR = ("DataWorkflow", "dataworkflow@localhost")
@@ -489,17 +489,19 @@ class Repository:
             if progress:
                 progress("hash", counters["files"], counters["bytes"])
 
-        hash_files(scan.files, stat_cache, hashed)
+        bulk = self.storage if isinstance(self.storage, SupportsLocalFiles) else None
+        hash_files(scan.files, stat_cache, hashed, store=bulk)
         subtree, trees = build_trees(scan.files)
         with self.db.reading() as session:
             known = object_queries.existing_blob_ids(
                 session, self.id, (f.id for f in scan.files if f.id is not None)
             )
-        to_store = [f for f in iter_unique(scan.files) if f.id not in known]
+        unknown = [f for f in iter_unique(scan.files) if f.id not in known]
+        to_store = [f for f in unknown if not f.stored]
         if progress:
             progress("plan", len(to_store), sum(f.size for f in to_store))
         self._store_local_files(to_store, progress)
-        new_blobs = [(f.id, f.size) for f in to_store if f.id is not None]
+        new_blobs = [(f.id, f.size) for f in unknown if f.id is not None]
 
         def build(session: Session, head_tree: Tree) -> tuple[Tree, list[Tree]]:
             object_queries.insert_blobs(session, self.id, new_blobs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -114,6 +114,26 @@ class SupportsDeferredSync(Protocol):
 
     def sync(self) -> None:
         """Make every write so far durable."""
+        ...
+
+
+@runtime_checkable
+class SupportsLocalFiles(Protocol):
+    """Optional capability: store many local files whose ids are not known yet.
+
+    Each file is read once, hashed while it is copied, so an import need not read it
+    twice (FileSystemStorage has it; S3 uploads already overlap on threads instead).
+    """
+
+    def put_files(self, files: Sequence[tuple[str, int]]) -> Generator[StoredObject, None, None]:
+        """Store ``(path, size)`` files, yielding what each became, in order.
+
+        Everything yielded is durable once the iteration ends; stopping early leaves
+        unreferenced objects that garbage collection removes.
+
+        Raises:
+            OSError: a file could not be read (FileNotFoundError, PermissionError...).
+        """
         ...
 
 

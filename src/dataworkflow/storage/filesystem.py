@@ -15,10 +15,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import itertools
+import multiprocessing
 import os
 import secrets
+import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +35,12 @@ from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
 _HEX_DIGITS = frozenset("0123456789abcdef")
+_WHOLE_READ = CHUNK_SIZE  # files below this are read in one piece, then written
+BULK_MIN_FILES = 64
+"""Fewer files than this are stored on the calling thread: forking costs more."""
+BULK_BATCH_FILES = 256
+BULK_BATCH_BYTES = 16 * CHUNK_SIZE
+BULK_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
 class FileSystemStorage:
@@ -45,6 +55,7 @@ class FileSystemStorage:
     def __init__(self, root: Path | str) -> None:
         # No IO here: building a storage (e.g. from default settings) must not create folders.
         self.root = Path(root)
+        self._root = os.fspath(self.root)  # object paths are strings: no Path per object
         self.writes = 0
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -76,10 +87,10 @@ class FileSystemStorage:
     def put_bytes(self, data: bytes) -> StoredObject:
         """Store ``data``; one existence check skips the write when it is stored already."""
         object_id = hash_bytes(data)
-        if self.exists(object_id):
-            return StoredObject(object_id, len(data), written=False)
         final = self._path(object_id)
-        temp = self._write_temp(final.parent, (data,))
+        if os.path.isfile(final):
+            return StoredObject(object_id, len(data), written=False)
+        temp = self._write_temp(os.path.dirname(final), (data,))
         return self._commit(temp, object_id, len(data), checked=True)
 
     def put_stream(self, stream: BinaryIO, size_hint: int | None = None) -> StoredObject:
@@ -88,7 +99,7 @@ class FileSystemStorage:
         ``size_hint`` is not needed here: every size takes the same path.
         """
         reader = HashingReader(stream)
-        temp = self._write_temp(self.root / "tmp", reader.chunks())
+        temp = self._write_temp(os.path.join(self.root, "tmp"), reader.chunks())
         return self._commit(temp, reader.object_id, reader.size, checked=False)
 
     def put_file(
@@ -111,11 +122,64 @@ class FileSystemStorage:
             return StoredObject(expected, os.stat(final).st_size, written=False)
         except FileNotFoundError:
             pass
-        got, size, temp = self._copy_file(os.fspath(path), str(final.parent))
+        got, size, temp = self._copy_file(os.fspath(path), os.path.dirname(final))
         if got != expected:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
             raise ChecksumMismatch(expected, got)
         return self._commit(temp, expected, size, checked=True)
+
+    def put_local(self, path: str) -> StoredObject:
+        """Store a local file of unknown id, reading it once (hashed as it is copied)."""
+        src = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            while size < _WHOLE_READ and (chunk := os.read(src, _WHOLE_READ)):
+                chunks.append(chunk)
+                size += len(chunk)
+            if size < _WHOLE_READ:
+                return self.put_bytes(b"".join(chunks))
+            object_id, size, name = self._copy_fd(src, os.path.join(self._root, "tmp"), chunks)
+        finally:
+            os.close(src)
+        return self._commit(name, object_id, size, checked=False)
+
+    def put_files(self, files: Sequence[tuple[str, int]]) -> Generator[StoredObject, None, None]:
+        """Store ``(path, size)`` local files, yielding what each became, in order.
+
+        Measured on 20,000 files of 1-8 KiB: storing is system-call bound, and Python
+        threads take turns on the GIL between the calls (two threads were no faster than
+        one), while two forked processes took half the time. So batches of files go to
+        a pool of processes, each reading, hashing and writing its files without
+        fsyncs; one ``sync()`` makes them durable after the last is yielded. Stopping
+        the iteration early cancels the batches not started.
+
+        Raises:
+            OSError: if a file cannot be read.
+        """
+        if len(files) < BULK_MIN_FILES or BULK_WORKERS < 2 or not _can_fork():
+            for path, _ in files:
+                with self.deferred_sync():
+                    stored = self.put_local(path)
+                yield stored
+            self.sync()
+            return
+        context = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(BULK_WORKERS, mp_context=context, initializer=_ignore_sigint)
+        try:
+            batches: list[Future[list[StoredObject]]] = [
+                pool.submit(_put_batch, self._root, batch) for batch in _batches(files)
+            ]
+            for batch in batches:
+                for stored in batch.result():
+                    if stored.written:
+                        with self._lock:
+                            self.writes += 1
+                    yield stored
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.sync()
 
     # --- reads ------------------------------------------------------------------------
 
@@ -143,18 +207,19 @@ class FileSystemStorage:
 
     def exists(self, object_id: ObjectId) -> bool:
         """Whether the object is stored."""
-        return self._path(object_id).is_file()
+        return os.path.isfile(self._path(object_id))
 
     def size(self, object_id: ObjectId) -> int:
         """The object's size in bytes. Raises ObjectNotFound."""
         try:
-            return self._path(object_id).stat().st_size
+            return os.stat(self._path(object_id)).st_size
         except FileNotFoundError:
             raise ObjectNotFound(object_id) from None
 
     def delete(self, object_id: ObjectId) -> None:
         """Remove the object; a missing object is not an error."""
-        self._path(object_id).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(object_id))
 
     def iter_ids(self) -> Iterator[ObjectId]:
         """Walk the two-level fan-out, yielding only well-placed, well-formed ids."""
@@ -202,16 +267,16 @@ class FileSystemStorage:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _path(self, object_id: ObjectId) -> Path:
-        return self.root / object_key("", parse_object_id(object_id))
+    def _path(self, object_id: ObjectId) -> str:
+        return f"{self._root}/{object_key('', parse_object_id(object_id))}"
 
-    def _write_temp(self, folder: Path, chunks: Iterable[bytes]) -> Path:
+    def _write_temp(self, folder: str, chunks: Iterable[bytes]) -> str:
         """Write ``chunks`` to a new fsynced temp file in ``folder``; remove it on any error.
 
         The temp file is created read-only with ``O_EXCL`` (one syscall, no chmod): the
         open descriptor can still write it.
         """
-        fd, name = self._create_temp(str(folder))
+        fd, name = self._create_temp(folder)
         try:
             for chunk in chunks:  # raw writes: no buffered-file fstat/ioctl/lseek per object
                 view = memoryview(chunk)
@@ -225,41 +290,40 @@ class FileSystemStorage:
                 os.unlink(name)
             raise
         os.close(fd)
-        return Path(name)
+        return name
 
-    def _copy_file(self, source: str, folder: str) -> tuple[ObjectId, int, Path]:
+    def _copy_file(self, source: str, folder: str) -> tuple[ObjectId, int, str]:
         """Copy ``source`` into a temp file in ``folder`` with unbuffered IO, hashing it.
 
         Raw descriptors: imports are dominated by small files, where buffered file
         objects cost several extra syscalls (fstat, ioctl, lseek) per file.
         """
-        digest = hashlib.sha256()
-        size = 0
         src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            fd, name = self._create_temp(folder)
-            try:
-                while chunk := os.read(src, CHUNK_SIZE):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                if self._durable():
-                    os.fsync(fd)
-            except BaseException:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(name)
-                raise
-            os.close(fd)
+            return self._copy_fd(src, folder)
         finally:
             os.close(src)
-        return ObjectId(digest.hexdigest()), size, Path(name)
+
+    def _copy_fd(
+        self, src: int, folder: str, head: Sequence[bytes] = ()
+    ) -> tuple[ObjectId, int, str]:
+        """Copy ``head`` and then the rest of descriptor ``src`` to a temp file, hashing."""
+        digest = hashlib.sha256()
+        size = 0
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal size
+            for chunk in itertools.chain(head, iter(lambda: os.read(src, CHUNK_SIZE), b"")):
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+
+        name = self._write_temp(folder, chunks())
+        return ObjectId(digest.hexdigest()), size, name
 
     def _create_temp(self, folder: str) -> tuple[int, str]:
         if folder not in self._known_dirs:
-            _make_dirs(Path(folder), self._durable())
+            _make_dirs(folder, self._durable())
             self._known_dirs.add(folder)
         name = os.path.join(folder, _TEMP_PREFIX + secrets.token_hex(8))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -267,11 +331,11 @@ class FileSystemStorage:
             return os.open(name, flags, _FILE_MODE), name
         except FileNotFoundError:  # the folder was removed behind our back (e.g. by gc)
             self._known_dirs.discard(folder)
-            _make_dirs(Path(folder), self._durable())
+            _make_dirs(folder, self._durable())
             self._known_dirs.add(folder)
             return os.open(name, flags, _FILE_MODE), name
 
-    def _commit(self, temp: Path, object_id: ObjectId, size: int, *, checked: bool) -> StoredObject:
+    def _commit(self, temp: str, object_id: ObjectId, size: int, *, checked: bool) -> StoredObject:
         """Rename a finished temp file to its final name.
 
         ``checked`` says the caller saw the object missing a moment ago; otherwise look
@@ -280,22 +344,58 @@ class FileSystemStorage:
         """
         final = self._path(object_id)
         try:
-            if not checked and final.exists():
-                temp.unlink()
+            if not checked and os.path.exists(final):
+                os.unlink(temp)
                 return StoredObject(object_id, size, written=False)
-            folder = str(final.parent)
+            folder = os.path.dirname(final)
             if folder not in self._known_dirs:
-                _make_dirs(final.parent, self._durable())
+                _make_dirs(folder, self._durable())
                 self._known_dirs.add(folder)
             os.replace(temp, final)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
             raise
         if self._durable():
-            _fsync_dir(final.parent)
+            _fsync_dir(folder)
         with self._lock:
             self.writes += 1
         return StoredObject(object_id, size, written=True)
+
+
+def _batches(files: Sequence[tuple[str, int]]) -> Iterator[list[str]]:
+    """Paths in batches of at most BULK_BATCH_FILES files or BULK_BATCH_BYTES bytes."""
+    batch: list[str] = []
+    size = 0
+    for path, file_size in files:
+        if batch and (len(batch) >= BULK_BATCH_FILES or size + file_size > BULK_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(path)
+        size += file_size
+    if batch:
+        yield batch
+
+
+_worker_storages: dict[str, FileSystemStorage] = {}
+
+
+def _put_batch(root: str, paths: list[str]) -> list[StoredObject]:
+    """In a pool process: store each file, leaving durability to the parent's sync()."""
+    storage = _worker_storages.get(root)
+    if storage is None:
+        storage = _worker_storages[root] = FileSystemStorage(root)
+    with storage.deferred_sync():
+        return [storage.put_local(path) for path in paths]
+
+
+def _ignore_sigint() -> None:
+    """Pool processes leave Ctrl-C to the parent, which stops at its next safe point."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _check_range(start: int, end: int) -> None:
@@ -319,20 +419,21 @@ def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:
     return sorted(names) if ordered else names
 
 
-def _make_dirs(folder: Path, durable: bool = True) -> None:
+def _make_dirs(folder: str, durable: bool = True) -> None:
     """Create ``folder`` and its parents, fsyncing each parent that gained an entry."""
+    parent = os.path.dirname(folder)
     try:
-        folder.mkdir()
+        os.mkdir(folder)
     except FileExistsError:
         return
     except FileNotFoundError:
-        _make_dirs(folder.parent, durable)
+        _make_dirs(parent, durable)
         try:
-            folder.mkdir()
+            os.mkdir(folder)
         except FileExistsError:
             return
     if durable:
-        _fsync_dir(folder.parent)
+        _fsync_dir(parent)
 
 
 def _sync_filesystem(folder: Path) -> None:
@@ -351,7 +452,7 @@ def _sync_filesystem(folder: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: str) -> None:
     """Make a rename or mkdir in ``folder`` durable (a no-op where folders cannot be opened)."""
     if os.name != "posix":
         return
