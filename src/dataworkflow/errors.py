@@ -15,6 +15,23 @@ from typing import Any
 class DataWorkflowError(Exception):
     """Base of every error raised on purpose; the message is safe to show a user."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by state, not by constructor arguments, so errors can cross processes.
+
+        Subclasses take their own arguments (an id, a path) and pass a message up, so
+        the default, ``cls(*self.args)``, would call them with the wrong arguments.
+        """
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: type[DataWorkflowError], args: tuple[Any, ...], state: dict[str, Any]
+) -> DataWorkflowError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidInput(DataWorkflowError):
     """A name, path, ref, id, setting or field is malformed."""

@@ -101,6 +101,43 @@ def test_export_detects_corrupt_bytes(repo, tmp_path):
     assert not (tmp_path / "out" / "f").exists()
 
 
+@pytest.mark.parametrize("storage_kind", ["filesystem", "memory"])
+def test_export_of_many_files_round_trips(db, repo, tmp_path, storage_kind):
+    """Above BULK_MIN_FILES the filesystem storage writes in processes; others one by one."""
+    from dataworkflow.services.repository import Repository
+    from dataworkflow.storage.memory import MemoryStorage
+
+    if storage_kind == "memory":
+        repo = Repository(db, MemoryStorage(), "test")
+    files = {f"d{n % 7}/sub{n % 3}/f{n}.txt": f"content {n}".encode() * n for n in range(300)}
+    repo.commit(
+        "main",
+        [Put(p, data, executable=n % 5 == 0) for n, (p, data) in enumerate(files.items())],
+        "many",
+    )
+    progress = []
+
+    stats = repo.export("main", tmp_path / "out", progress=lambda f, b: progress.append((f, b)))
+
+    assert (stats.files, stats.bytes, stats.folders) == (300, sum(map(len, files.values())), 28)
+    assert progress[-1] == (300, stats.bytes) and len(progress) == 300
+    for n, (path, data) in enumerate(files.items()):
+        target = tmp_path / "out" / path
+        assert target.read_bytes() == data
+        assert bool(target.stat().st_mode & 0o100) == (n % 5 == 0)
+
+
+def test_export_of_many_files_detects_a_corrupt_one(repo, tmp_path):
+    repo.commit("main", [Put(f"f{n}", f"{n}".encode()) for n in range(300)], "many")
+    blob = repo.stat("main", "f123").entry.id
+    path = Path(repo.storage._path(blob))
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    with pytest.raises(ChecksumMismatch):
+        repo.export("main", tmp_path / "out")
+    assert not (tmp_path / "out" / "f123").exists()
+
+
 @pytest.mark.parametrize("relpath", ["../x", "/etc/passwd", "a/../../x", "a//b", "..", "a\\b"])
 def test_safe_destination_refuses_escapes(tmp_path, relpath):
     with pytest.raises(InvalidName):

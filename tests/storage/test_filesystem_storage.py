@@ -305,3 +305,60 @@ def test_put_files_stopped_early_cancels_the_rest(storage, tmp_path) -> None:
 
     assert storage.writes == 1
     assert len(list(storage.iter_ids())) < 3000  # batches not yet started never ran
+
+
+# --- get_files: objects out to new local files, verified ---------------------------------
+
+
+@pytest.mark.parametrize("count", [3, 300])  # below and above BULK_MIN_FILES
+def test_get_files_writes_verified_files_with_modes(storage, tmp_path, count) -> None:
+    contents = [f"object {n}".encode() * (n % 5 + 1) for n in range(count)]
+    ids = [storage.put_bytes(c).id for c in contents]
+    out = tmp_path / "out"
+    out.mkdir()
+    wanted = [(i, str(out / f"f{n}"), n % 2 == 1) for n, i in enumerate(ids)]
+
+    sizes = list(storage.get_files(wanted))
+
+    assert sizes == [len(c) for c in contents]
+    for n, data in enumerate(contents):
+        assert (out / f"f{n}").read_bytes() == data
+        assert bool((out / f"f{n}").stat().st_mode & stat.S_IXUSR) == (n % 2 == 1)
+
+
+@pytest.mark.parametrize("count", [3, 300])
+def test_get_files_refuses_corrupt_objects_and_removes_the_file(storage, tmp_path, count) -> None:
+    ids = [storage.put_bytes(f"object {n}".encode()).id for n in range(count)]
+    bad = ids[count // 2]
+    path = Path(storage._path(bad))
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    with pytest.raises(ChecksumMismatch) as caught:
+        list(storage.get_files([(i, str(out / i), False) for i in ids]))
+    assert caught.value.expected == bad
+    assert not (out / bad).exists()
+
+
+def test_get_files_reports_a_missing_object(storage, tmp_path) -> None:
+    from dataworkflow.errors import ObjectNotFound
+
+    ids = [storage.put_bytes(f"object {n}".encode()).id for n in range(100)]
+    storage.delete(ids[40])
+    with pytest.raises(ObjectNotFound) as caught:
+        list(storage.get_files([(i, str(tmp_path / i), False) for i in ids]))
+    assert caught.value.object_id == ids[40]
+
+
+def test_get_files_never_replaces_or_follows_an_existing_file(storage, tmp_path) -> None:
+    ids = [storage.put_bytes(f"object {n}".encode()).id for n in range(100)]
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    planted = tmp_path / ids[70]
+    planted.symlink_to(victim)
+
+    with pytest.raises(FileExistsError):
+        list(storage.get_files([(i, str(tmp_path / i), False) for i in ids]))
+    assert victim.read_bytes() == b"keep me"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
-from dataworkflow.core.objects import Tree, TreeEntry
+from dataworkflow.core.objects import FileMode, Tree, TreeEntry
 from dataworkflow.metadata._sql import chunked, insert_ignoring_duplicates
 from dataworkflow.metadata.convert import entry_from_row, entry_to_values
 from dataworkflow.metadata.tables import BlobRow, TreeEntryRow, TreeRow
@@ -115,6 +115,28 @@ def get_tree(session: Session, repository_id: int, tree_id: str) -> Tree | None:
     return Tree(entry_from_row(row) for row in rows)
 
 
+def get_trees(session: Session, repository_id: int, ids: Iterable[str]) -> dict[str, Tree]:
+    """Whole trees by id, in a few queries however many (those missing are left out).
+
+    Walking a big folder level by level this way costs a query per level, not per folder.
+    """
+    wanted = sorted(existing_tree_ids(session, repository_id, ids))
+    entries: dict[str, list[TreeEntry]] = {tree_id: [] for tree_id in wanted}
+    table = TreeEntryRow.__table__
+    columns = (table.c.tree_id, table.c.name, table.c.mode, table.c.object_id)
+    modes = {mode.value: mode for mode in FileMode}
+    for part in chunked(wanted):
+        rows = session.execute(
+            select(*columns).where(
+                table.c.repository_id == repository_id, table.c.tree_id.in_(part)
+            )
+        )
+        for tree_id, name, mode_value, object_id in rows:
+            mode = modes[mode_value]
+            entries[tree_id].append(TreeEntry(name, mode, mode.kind, ObjectId(object_id)))
+    return {tree_id: Tree(found) for tree_id, found in entries.items()}
+
+
 def get_entry(session: Session, repository_id: int, tree_id: str, name: str) -> TreeEntry | None:
     """One entry of a tree by name, or None."""
     row = session.get(TreeEntryRow, (repository_id, tree_id, name))
@@ -161,22 +183,6 @@ def list_entries(
         if limit is not None and len(found) >= limit:
             break
     return found
-
-
-def get_trees(session: Session, repository_id: int, tree_ids: Iterable[str]) -> dict[str, Tree]:
-    """Several whole trees at once (one query per 500 ids), keyed by id."""
-    wanted = sorted(set(tree_ids))
-    entries: dict[str, list[TreeEntry]] = {tree_id: [] for tree_id in wanted}
-    for part in chunked(wanted):
-        rows = session.scalars(
-            select(TreeEntryRow).where(
-                TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id.in_(part)
-            )
-        )
-        for row in rows:
-            entries[row.tree_id].append(entry_from_row(row))
-    present = existing_tree_ids(session, repository_id, wanted)
-    return {tree_id: Tree(entries[tree_id]) for tree_id in wanted if tree_id in present}
 
 
 def object_ids_exist(

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.core.names import validate_name
-from dataworkflow.errors import ChecksumMismatch, InvalidInput, InvalidName
+from dataworkflow.errors import InvalidInput, InvalidName
+from dataworkflow.storage.localfiles import write_verified
+
+__all__ = [
+    "ExportProgress",
+    "ExportStats",
+    "check_export_path",
+    "is_executable",
+    "prepare_destination",
+    "safe_destination",
+    "write_verified",
+]
 
 ExportProgress = Callable[[int, int], None]
 """``(files, bytes)`` written so far."""
@@ -71,43 +78,6 @@ def check_export_path(relpath: str) -> None:
             raise InvalidName(
                 f"refusing to export {relpath!r}: it would land outside the folder"
             ) from None
-
-
-def write_verified(source: object, destination: Path, expected_id: str, executable: bool) -> int:
-    """Stream ``source`` (a binary file object) to a new file ``destination``, hashing it.
-
-    A file whose bytes do not match ``expected_id`` is removed before the error is
-    raised, so a corrupt object never stays in the export.
-
-    Raises:
-        ChecksumMismatch: if the bytes do not hash to ``expected_id``.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    mode = 0o755 if executable else 0o644
-    # Straight to the final name, created exclusively (never following a planted link);
-    # on a hash mismatch the file is removed before the error is raised.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(destination, flags | getattr(os, "O_CLOEXEC", 0), mode)
-    try:
-        read = source.read  # type: ignore[attr-defined]
-        while chunk := read(CHUNK_SIZE):
-            digest.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-            size += len(chunk)
-        os.close(fd)
-        fd = -1
-        if digest.hexdigest() != expected_id:
-            raise ChecksumMismatch(expected_id, digest.hexdigest())
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(destination)
-        raise
-    return size
 
 
 def prepare_destination(root: Path) -> None:

@@ -119,10 +119,11 @@ class SupportsDeferredSync(Protocol):
 
 @runtime_checkable
 class SupportsLocalFiles(Protocol):
-    """Optional capability: store many local files whose ids are not known yet.
+    """Optional capability: copy many local files in and out, each verified as it goes.
 
     Each file is read once, hashed while it is copied, so an import need not read it
-    twice (FileSystemStorage has it; S3 uploads already overlap on threads instead).
+    twice; the filesystem storage spreads the work over processes (S3 transfers already
+    overlap on threads instead).
     """
 
     def put_files(self, files: Sequence[tuple[str, int]]) -> Generator[StoredObject, None, None]:
@@ -133,6 +134,17 @@ class SupportsLocalFiles(Protocol):
 
         Raises:
             OSError: a file could not be read (FileNotFoundError, PermissionError...).
+        """
+        ...
+
+    def get_files(self, files: Sequence[tuple[ObjectId, str, bool]]) -> Generator[int, None, None]:
+        """Write objects to new local files ``(id, path, executable)``, yielding sizes.
+
+        Raises:
+            ObjectNotFound: if an object is not stored.
+            ChecksumMismatch: if an object's bytes do not match its id (that file is
+                removed).
+            OSError: if a file cannot be created.
         """
         ...
 

@@ -21,16 +21,17 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from dataworkflow.core.hashing import CHUNK_SIZE, HashingReader, hash_bytes
 from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
 from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
+from dataworkflow.storage.localfiles import write_verified
 
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
@@ -158,28 +159,39 @@ class FileSystemStorage:
         Raises:
             OSError: if a file cannot be read.
         """
-        if len(files) < BULK_MIN_FILES or BULK_WORKERS < 2 or not _can_fork():
+        total = sum(size for _, size in files)
+        if not _worth_forking(len(files), total):
             for path, _ in files:
                 with self.deferred_sync():
                     stored = self.put_local(path)
                 yield stored
             self.sync()
             return
-        context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(BULK_WORKERS, mp_context=context, initializer=_ignore_sigint)
-        try:
-            batches: list[Future[list[StoredObject]]] = [
-                pool.submit(_put_batch, self._root, batch) for batch in _batches(files)
-            ]
-            for batch in batches:
-                for stored in batch.result():
-                    if stored.written:
-                        with self._lock:
-                            self.writes += 1
-                    yield stored
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for stored in _in_processes(_put_batch, self._root, list(_batches(files))):
+            if stored.written:
+                with self._lock:
+                    self.writes += 1
+            yield stored
         self.sync()
+
+    def get_files(self, files: Sequence[tuple[ObjectId, str, bool]]) -> Generator[int, None, None]:
+        """Write objects to new local files ``(id, path, executable)``, yielding sizes.
+
+        Each file is created exclusively, never through a symbolic link, and hashed as it
+        is written; like :meth:`put_files`, many files are written by forked processes.
+
+        Raises:
+            ObjectNotFound: if an object is not stored.
+            ChecksumMismatch: if an object's bytes do not match its id (that file is
+                removed).
+            OSError: if a file cannot be created (it exists, permission denied...).
+        """
+        if not _worth_forking(len(files), 0):
+            yield from _get_batch(self._root, list(files))
+            return
+        per_batch = max(1, min(BULK_BATCH_FILES, len(files) // (BULK_WORKERS * 4)))
+        batches = [list(files[i : i + per_batch]) for i in range(0, len(files), per_batch)]
+        yield from _in_processes(_get_batch, self._root, batches)
 
     # --- reads ------------------------------------------------------------------------
 
@@ -377,6 +389,35 @@ def _batches(files: Sequence[tuple[str, int]]) -> Iterator[list[str]]:
         yield batch
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _worth_forking(files: int, size: int) -> bool:
+    if BULK_WORKERS < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return files >= BULK_MIN_FILES or size >= BULK_BATCH_BYTES * BULK_WORKERS
+
+
+def _in_processes(
+    work: Callable[[str, list[T]], list[R]], root: str, batches: list[list[T]]
+) -> Generator[R, None, None]:
+    """``work(root, batch)`` for each batch in a pool of forked processes, results in order.
+
+    Stopping the iteration early cancels the batches not started yet.
+    """
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(
+        min(BULK_WORKERS, len(batches)) or 1, mp_context=context, initializer=_ignore_sigint
+    )
+    try:
+        futures = [pool.submit(work, root, batch) for batch in batches]
+        for future in futures:
+            yield from future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 _worker_storages: dict[str, FileSystemStorage] = {}
 
 
@@ -389,13 +430,19 @@ def _put_batch(root: str, paths: list[str]) -> list[StoredObject]:
         return [storage.put_local(path) for path in paths]
 
 
+def _get_batch(root: str, files: list[tuple[ObjectId, str, bool]]) -> list[int]:
+    """Write each object to its new local file, verified."""
+    storage = FileSystemStorage(root)
+    sizes = []
+    for object_id, path, executable in files:
+        with storage.open(object_id) as source:
+            sizes.append(write_verified(source, path, object_id, executable))
+    return sizes
+
+
 def _ignore_sigint() -> None:
     """Pool processes leave Ctrl-C to the parent, which stops at its next safe point."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _check_range(start: int, end: int) -> None:
