@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Executable, Table
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -33,7 +32,14 @@ def insert_ignoring_duplicates(
     if not all_rows:
         return
     dialect = session.get_bind().dialect.name
-    make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make_insert(table).on_conflict_do_nothing()
+    # Imported here: a SQLite installation never needs the PostgreSQL dialect's modules.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Executable = pg_insert(table).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).on_conflict_do_nothing()
     for part in chunked(all_rows, batch):
         session.execute(statement, list(part))
