@@ -165,9 +165,20 @@ def hash_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(path)
         return original_small(path)
 
-    # Large files are hashed by _hash_file; small ones are read whole by _read_small.
+    # Large files are hashed by _hash_file; small ones are read whole by _read_small;
+    # filesystem storage reads each new file once, hashing as it copies (put_local;
+    # fewer files than BULK_MIN_FILES, as here, are stored in this process).
+    from dataworkflow.storage.filesystem import FileSystemStorage
+
+    original_local = FileSystemStorage.put_local
+
+    def counting_local(self: FileSystemStorage, path: str):
+        calls.append(path)
+        return original_local(self, path)
+
     monkeypatch.setattr(folder, "_hash_file", counting_large)
     monkeypatch.setattr(folder, "_read_small", counting_small)
+    monkeypatch.setattr(FileSystemStorage, "put_local", counting_local)
     return calls
 
 

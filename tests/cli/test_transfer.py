@@ -396,17 +396,28 @@ def _send_sigint_while_hashing(monkeypatch, after: int, times: int = 1) -> list[
 
     from dataworkflow.services import folder as folder_module
 
+    from dataworkflow.storage.filesystem import FileSystemStorage
+
     calls: list[str] = []
     original = folder_module._read_small
+    original_local = FileSystemStorage.put_local
 
-    def read_small(path):
+    def read(path):
         calls.append(path)
         if len(calls) == after:
             for _ in range(times):
                 os.kill(os.getpid(), signal.SIGINT)
+
+    def read_small(path):
+        read(path)
         return original(path)
 
+    def put_local(self, path):  # filesystem storage reads (and stores) files itself
+        read(path)
+        return original_local(self, path)
+
     monkeypatch.setattr(folder_module, "_read_small", read_small)
+    monkeypatch.setattr(FileSystemStorage, "put_local", put_local)
     return calls
 
 
@@ -483,12 +494,12 @@ def test_real_ctrl_c_in_a_process(tmp_path):
     folder = write_tree(tmp_path / "src", {f"d{i % 7}/f{i}": os.urandom(64) for i in range(400)})
     script = (
         "import sys, time\n"
-        "from dataworkflow.services import folder\n"
-        "original = folder._read_small\n"
-        "def slow(path):\n"
+        "from dataworkflow.storage.filesystem import FileSystemStorage\n"
+        "original = FileSystemStorage.put_local\n"
+        "def slow(self, path):\n"
         "    sys.stderr.write('hashing\\n'); sys.stderr.flush(); time.sleep(0.02)\n"
-        "    return original(path)\n"
-        "folder._read_small = slow\n"
+        "    return original(self, path)\n"
+        "FileSystemStorage.put_local = slow  # 400 files: stored by forked processes\n"
         "from dataworkflow.cli import main\n"
         "main(sys.argv[1:], prog_name='dw')\n"
     )

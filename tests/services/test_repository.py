@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import os
 import threading
 
 import pytest
@@ -481,6 +482,33 @@ def test_commit_folder_mirrors_the_folder(repo, tmp_path):
     third = repo.commit_folder(src, "main", "third")
     assert third.files_stored == 2
     assert set(files(repo)) == {"a.csv", "new.txt", "sub/deeper/c.bin", "run.sh"}
+
+
+@pytest.mark.parametrize("count", [10, 300])  # one by one, and in forked processes
+def test_commit_folder_reads_each_file_once_and_reports_each_once(
+    repo, tmp_path, monkeypatch, count
+):
+    from dataworkflow.services import folder as folder_module
+
+    contents = {f"d{n % 9}/f{n}.txt": f"file {n % 150}".encode() * 3 for n in range(count)}
+    contents["big.bin"] = os.urandom(2 * 1024 * 1024 + 3)  # above SMALL_FILE
+    make_folder(tmp_path / "src", contents)
+    reads = []
+    monkeypatch.setattr(folder_module, "_read_small", lambda path: reads.append(path))
+    monkeypatch.setattr(folder_module, "_hash_file", lambda path: reads.append(path))
+    phases: dict[str, tuple[int, int]] = {}
+
+    result = repo.commit_folder(
+        tmp_path / "src", "main", "many", progress=lambda p, f, b: phases.__setitem__(p, (f, b))
+    )
+
+    assert reads == []  # filesystem storage hashes while it copies: nothing read twice
+    total = sum(map(len, contents.values()))
+    assert phases["scan"] == phases["hash"] == (count + 1, total)
+    assert phases["plan"] == (0, 0)  # everything was stored while hashing
+    assert result.files_stored == len(set(contents.values()))
+    assert files(repo) == contents
+    assert repo.storage.writes == len(set(contents.values()))
 
 
 def test_commit_folder_into_a_path_keeps_the_rest(repo, tmp_path):

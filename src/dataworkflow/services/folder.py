@@ -194,7 +194,8 @@ def hash_files(
                 continue
         if store is not None:
             unknown.append(local)
-        elif local.size >= SMALL_FILE:
+            continue
+        if local.size >= SMALL_FILE:
             large.append(local)
             continue
         data = _read_small(local.path)
