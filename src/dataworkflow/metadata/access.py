@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from dataworkflow.metadata.tables import ProtectedBranchRow, RepositoryRoleRow
@@ -42,12 +42,13 @@ def remove_protected_pattern(session: Session, repository_id: int, pattern: str)
 
 def get_role(session: Session, repository_id: int, user_id: int) -> str | None:
     """The role granted to a user on a repository, if any."""
-    return session.scalar(
-        select(RepositoryRoleRow.role).where(
-            RepositoryRoleRow.repository_id == repository_id,
-            RepositoryRoleRow.user_id == user_id,
-        )
-    )
+    return session.execute(_ROLE, {"repository_id": repository_id, "user_id": user_id}).scalar()
+
+
+_ROLE = select(RepositoryRoleRow.role).where(
+    RepositoryRoleRow.repository_id == bindparam("repository_id"),
+    RepositoryRoleRow.user_id == bindparam("user_id"),
+)
 
 
 def set_role(session: Session, repository_id: int, user_id: int, role: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,9 +46,18 @@ def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(UserRow)) or 0
 
 
-def token_by_hash(session: Session, token_hash: str) -> ApiTokenRow | None:
-    """The token whose secret hashes to ``token_hash``."""
-    return session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
+def token_with_user(session: Session, token_hash: str) -> tuple[ApiTokenRow, UserRow] | None:
+    """The token whose secret hashes to ``token_hash`` and its user, in one query."""
+    row = session.execute(_TOKEN_WITH_USER, {"token_hash": token_hash}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+_TOKEN_WITH_USER = (
+    select(ApiTokenRow, UserRow)
+    .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+    .where(ApiTokenRow.token_hash == bindparam("token_hash"))
+)
+"""Built once: every API request runs it."""
 
 
 def token_rows(session: Session, user_id: int) -> list[ApiTokenRow]:

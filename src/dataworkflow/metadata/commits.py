@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
@@ -108,6 +108,24 @@ def get_commits(
 def get_commit(session: Session, repository_id: int, commit_id: str) -> StoredCommit | None:
     """One commit, or None if the repository does not have it."""
     return get_commits(session, repository_id, [commit_id]).get(commit_id)
+
+
+def get_commit_tree(session: Session, repository_id: int, commit_id: str) -> ObjectId | None:
+    """The tree of a commit, or None if the repository lacks it: one indexed lookup.
+
+    Reads that only need the tree (or to know the commit exists) use this rather than
+    loading the whole commit with its parents and metadata.
+    """
+    value = session.execute(
+        _COMMIT_TREE, {"repository_id": repository_id, "commit_id": commit_id}
+    ).scalar()
+    return ObjectId(value) if value is not None else None
+
+
+_COMMIT_TREE = select(CommitRow.tree_id).where(
+    CommitRow.repository_id == bindparam("repository_id"),
+    CommitRow.id == bindparam("commit_id"),
+)
 
 
 def find_commits_by_prefix(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
@@ -46,9 +46,14 @@ def existing_tree_ids(session: Session, repository_id: int, ids: Iterable[str]) 
 
 def blob_size(session: Session, repository_id: int, blob_id: str) -> int | None:
     """The size of a blob this repository has, or None."""
-    return session.scalar(
-        select(BlobRow.size).where(BlobRow.repository_id == repository_id, BlobRow.id == blob_id)
-    )
+    return session.execute(
+        _BLOB_SIZE, {"repository_id": repository_id, "blob_id": blob_id}
+    ).scalar()
+
+
+_BLOB_SIZE = select(BlobRow.size).where(
+    BlobRow.repository_id == bindparam("repository_id"), BlobRow.id == bindparam("blob_id")
+)
 
 
 def blob_sizes(session: Session, repository_id: int, ids: Iterable[str]) -> dict[str, int]:
@@ -137,10 +142,23 @@ def get_trees(session: Session, repository_id: int, ids: Iterable[str]) -> dict[
     return {tree_id: Tree(found) for tree_id, found in entries.items()}
 
 
+_ENTRY = select(TreeEntryRow.__table__.c.mode, TreeEntryRow.__table__.c.object_id).where(
+    TreeEntryRow.__table__.c.repository_id == bindparam("repository_id"),
+    TreeEntryRow.__table__.c.tree_id == bindparam("tree_id"),
+    TreeEntryRow.__table__.c.name == bindparam("name"),
+)
+"""Built once, like the other statements of the per-request read path."""
+
+
 def get_entry(session: Session, repository_id: int, tree_id: str, name: str) -> TreeEntry | None:
     """One entry of a tree by name, or None."""
-    row = session.get(TreeEntryRow, (repository_id, tree_id, name))
-    return entry_from_row(row) if row is not None else None
+    row = session.execute(
+        _ENTRY, {"repository_id": repository_id, "tree_id": tree_id, "name": name}
+    ).first()
+    if row is None:
+        return None
+    mode = FileMode(row.mode)
+    return TreeEntry(name, mode, mode.kind, ObjectId(row.object_id))
 
 
 def list_entries(
@@ -158,28 +176,83 @@ def list_entries(
     By name (UTF-8 byte order), or with ``folders_first`` by kind (trees, then blobs)
     and name: then the key of the last entry seen is ``(after_kind, after)``.
     """
-    base = select(TreeEntryRow).where(
-        TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id == tree_id
+    listed = _list_entries(
+        session, repository_id, tree_id, after, limit, folders_first, after_kind, sizes=False
     )
+    return [entry for entry, _ in listed]
+
+
+def list_entries_with_sizes(
+    session: Session,
+    repository_id: int,
+    tree_id: str,
+    after: str | None = None,
+    limit: int | None = None,
+    *,
+    folders_first: bool = False,
+    after_kind: str | None = None,
+) -> list[tuple[TreeEntry, int | None]]:
+    """:func:`list_entries` with each blob's size (None for folders), in the same query."""
+    return _list_entries(
+        session, repository_id, tree_id, after, limit, folders_first, after_kind, sizes=True
+    )
+
+
+def _list_entries(
+    session: Session,
+    repository_id: int,
+    tree_id: str,
+    after: str | None,
+    limit: int | None,
+    folders_first: bool,
+    after_kind: str | None,
+    *,
+    sizes: bool,
+) -> list[tuple[TreeEntry, int | None]]:
+    # Columns, not ORM rows, and sizes joined in: a page of a big folder costs a third.
+    table = TreeEntryRow.__table__
+    blobs = BlobRow.__table__
+    size = blobs.c.size if sizes else literal(None, Integer)
+    base = select(table.c.name, table.c.mode, table.c.object_id, size).where(
+        table.c.repository_id == repository_id, table.c.tree_id == tree_id
+    )
+    if sizes:
+        base = base.select_from(
+            table.outerjoin(
+                blobs,
+                (blobs.c.repository_id == table.c.repository_id)
+                & (blobs.c.id == table.c.object_id)
+                & (table.c.kind == "blob"),
+            )
+        )
+    modes = {mode.value: mode for mode in FileMode}
+
+    def entries(
+        query: Select[tuple[str, str, str, int | None]],
+    ) -> Iterator[tuple[TreeEntry, int | None]]:
+        for name, mode_value, object_id, blob_size in session.execute(query):
+            mode = modes[mode_value]
+            yield TreeEntry(name, mode, mode.kind, ObjectId(object_id)), blob_size
+
     if not folders_first:
-        query = base if after is None else base.where(TreeEntryRow.name > after)
-        query = query.order_by(TreeEntryRow.name)
+        query = base if after is None else base.where(table.c.name > after)
+        query = query.order_by(table.c.name)
         if limit is not None:
             query = query.limit(limit)
-        return [entry_from_row(row) for row in session.scalars(query)]
+        return list(entries(query))
     # One query per kind, each ``ORDER BY name`` along the index: a single query ordering
     # by (kind DESC, name) makes SQLite sort the whole folder for every page.
-    found: list[TreeEntry] = []
+    found: list[tuple[TreeEntry, int | None]] = []
     for kind in ("tree", "blob"):
         if after_kind == "blob" and kind == "tree":
             continue
-        query = base.where(TreeEntryRow.kind == kind)
+        query = base.where(table.c.kind == kind)
         if after is not None and after_kind == kind:
-            query = query.where(TreeEntryRow.name > after)
-        query = query.order_by(TreeEntryRow.name)
+            query = query.where(table.c.name > after)
+        query = query.order_by(table.c.name)
         if limit is not None:
             query = query.limit(limit - len(found))
-        found.extend(entry_from_row(row) for row in session.scalars(query))
+        found.extend(entries(query))
         if limit is not None and len(found) >= limit:
             break
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,10 +49,14 @@ def get_repository_row(session: Session, name: str) -> RepositoryRow:
     Raises:
         RepositoryNotFound: if there is none.
     """
-    row = session.scalar(select(RepositoryRow).where(RepositoryRow.name == name))
+    row = session.execute(_BY_NAME, {"name": name}).scalar()
     if row is None:
         raise RepositoryNotFound(name)
     return row
+
+
+_BY_NAME = select(RepositoryRow).where(RepositoryRow.name == bindparam("name"))
+"""Built once: every request for a repository's URL runs it."""
 
 
 def list_repository_rows(session: Session) -> list[RepositoryRow]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from dataworkflow.errors import (
     AuthenticationRequired,
     InvalidInput,
@@ -26,7 +28,7 @@ from dataworkflow.metadata import accounts as account_queries
 from dataworkflow.metadata.engine import Database
 from dataworkflow.metadata.repositories import list_repository_rows
 from dataworkflow.services.accounts import User, UserNotFound, users_by_id
-from dataworkflow.services.installation import RepositoryInfo, get_repository_info
+from dataworkflow.services.installation import RepositoryInfo, repository_info
 
 ROLES = ("read", "write", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
@@ -78,13 +80,17 @@ def _cap(principal: Principal, role: str | None) -> str | None:
 
 def role_on(db: Database, principal: Principal, repository: RepositoryInfo) -> str | None:
     """The caller's role on a repository; None means they may not even see it."""
+    with db.reading() as session:
+        return _role_on(session, principal, repository)
+
+
+def _role_on(session: Session, principal: Principal, repository: RepositoryInfo) -> str | None:
     user = principal.user
     if user is None:
         return None if repository.private else "read"
     if user.is_admin:
         return _cap(principal, "admin")
-    with db.reading() as session:
-        granted = access_queries.get_role(session, repository.id, user.id)
+    granted = access_queries.get_role(session, repository.id, user.id)
     if granted is None and not repository.private:
         granted = "read"
     return _cap(principal, granted)
@@ -98,8 +104,9 @@ def authorize(db: Database, principal: Principal, name: str, need: str) -> Repos
         AuthenticationRequired: an anonymous caller needs more than reading.
         PermissionDenied: a known caller lacks the role (or the token the scope).
     """
-    repository = get_repository_info(db, name)
-    role = role_on(db, principal, repository)
+    with db.reading() as session:  # one read for the repository and the role on it
+        repository = repository_info(session, name)
+        role = _role_on(session, principal, repository)
     if role is None:
         raise RepositoryNotFound(name)
     if _RANK[role] < _RANK[need]:

@@ -465,13 +465,10 @@ def authenticate_token(db: Database, secret: str, *, now: int | None = None) -> 
     if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise AuthenticationRequired("invalid API token")
     with db.reading() as session:
-        row = queries.token_by_hash(session, _hash_token(secret))
-        if row is None:
+        found = queries.token_with_user(session, _hash_token(secret))
+        if found is None:
             raise AuthenticationRequired("invalid API token")
-        token = _token(row)
-        user_row = session.get(UserRow, row.user_id)
-        assert user_row is not None  # tokens go with their user (ON DELETE CASCADE)
-        user = _user(user_row)
+        token, user = _token(found[0]), _user(found[1])
     state = token.state(at)
     if state != "active":
         raise AuthenticationRequired(f"this API token is {state}")

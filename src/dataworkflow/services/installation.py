@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from dataworkflow.core.names import (
     BRANCH_PREFIX,
     branch_ref,
@@ -86,7 +88,16 @@ def get_repository_info(db: Database, name: str) -> RepositoryInfo:
         RepositoryNotFound: if there is none.
     """
     with db.reading() as session:
-        return _info(get_repository_row(session, name))
+        return repository_info(session, name)
+
+
+def repository_info(session: Session, name: str) -> RepositoryInfo:
+    """:func:`get_repository_info` inside a caller's read.
+
+    Raises:
+        RepositoryNotFound: if there is none.
+    """
+    return _info(get_repository_row(session, name))
 
 
 def update_repository(

@@ -684,6 +684,15 @@ class Repository:
         with self.db.reading() as session:
             return self._stat(session, rev, path)
 
+    def locate(self, rev: str | None, path: str) -> tuple[ObjectId, ListedEntry]:
+        """The commit a revision names and the entry at ``path`` in it, in one read.
+
+        Raises:
+            InvalidRevision, RevisionNotFound, PathNotFound: see ``resolve`` and ``stat``.
+        """
+        with self.db.reading() as session:
+            return self._locate(session, rev, path)
+
     def open_file(self, rev: str | None, path: str) -> BinaryIO:
         """Stream the file at ``path`` in a revision; close it when done.
 
@@ -756,7 +765,7 @@ class Repository:
                 after_kind, _, after = after.partition(":")
                 if after_kind not in ("tree", "blob") or not after:
                     raise InvalidInput("invalid listing position: expected tree:NAME or blob:NAME")
-            entries = object_queries.list_entries(
+            entries = object_queries.list_entries_with_sizes(
                 session,
                 self.id,
                 folder.entry.id,
@@ -765,10 +774,7 @@ class Repository:
                 folders_first=folders_first,
                 after_kind=after_kind,
             )
-            sizes = object_queries.blob_sizes(
-                session, self.id, (e.id for e in entries if e.kind == "blob")
-            )
-            return [ListedEntry(prefix + e.name, e, sizes.get(e.id)) for e in entries]
+            return [ListedEntry(prefix + e.name, e, size) for e, size in entries]
 
     def walk(self, rev: str | None = None, path: str = "") -> Iterator[ListedEntry]:
         """Every file and folder below ``path``, depth first, folders before their content.
@@ -956,11 +962,14 @@ class Repository:
         return tree
 
     def _stat(self, session: Session, rev: str | None, path: str) -> ListedEntry:
+        return self._locate(session, rev, path)[1]
+
+    def _locate(self, session: Session, rev: str | None, path: str) -> tuple[ObjectId, ListedEntry]:
         commit_id = self._resolve(session, rev or self.default_branch)
-        stored = commit_queries.get_commit(session, self.id, commit_id)
-        assert stored is not None
+        tree_id = commit_queries.get_commit_tree(session, self.id, commit_id)
+        assert tree_id is not None
         parts = split_path(path)
-        entry = TreeEntry("", FileMode.TREE, "tree", stored.commit.tree)
+        entry = TreeEntry("", FileMode.TREE, "tree", tree_id)
         for depth, name in enumerate(parts):
             if entry.kind != "tree":
                 raise PathNotFound("/".join(parts), rev)
@@ -971,7 +980,7 @@ class Repository:
         size = (
             object_queries.blob_size(session, self.id, entry.id) if entry.kind == "blob" else None
         )
-        return ListedEntry("/".join(parts), entry, size)
+        return commit_id, ListedEntry("/".join(parts), entry, size)
 
     def _walk(
         self, session: Session, tree_id: ObjectId, prefix: str, *, sizes: bool = True

@@ -8,8 +8,8 @@ from dataworkflow.core.ids import ObjectId, is_object_id, is_short_id
 from dataworkflow.core.names import BRANCH_PREFIX, TAG_PREFIX
 from dataworkflow.core.revisions import parse_revision
 from dataworkflow.errors import InvalidRevision, RevisionNotFound
-from dataworkflow.metadata.commits import find_commits_by_prefix, get_commit
-from dataworkflow.metadata.refs import get_ref, list_refs
+from dataworkflow.metadata.commits import find_commits_by_prefix, get_commit, get_commit_tree
+from dataworkflow.metadata.refs import get_first_ref, list_refs
 
 
 def resolve_base(session: Session, repository_id: int, base: str, default_branch: str) -> ObjectId:
@@ -22,16 +22,15 @@ def resolve_base(session: Session, repository_id: int, base: str, default_branch
         RevisionNotFound: if nothing matches.
         InvalidRevision: if a short id is ambiguous.
     """
-    if is_object_id(base) and get_commit(session, repository_id, base) is not None:
+    if is_object_id(base) and get_commit_tree(session, repository_id, base) is not None:
         return ObjectId(base)
     if base == "HEAD":
         base = default_branch
     candidates = [base] if base.startswith("refs/") else []
     candidates += [TAG_PREFIX + base, BRANCH_PREFIX + base]
-    for name in candidates:
-        target = get_ref(session, repository_id, name)
-        if target is not None:
-            return target
+    target = get_first_ref(session, repository_id, candidates)
+    if target is not None:
+        return target
     if is_short_id(base):
         matches = find_commits_by_prefix(session, repository_id, base)
         if len(matches) == 1:

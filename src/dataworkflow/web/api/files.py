@@ -45,8 +45,7 @@ def download_file(repo: str) -> ResponseReturnValue:
     ref = query.revision("ref")
     path = query.path("path", required=True)
     query.done()
-    commit_id = r.resolve(ref)
-    listed = r.stat(commit_id, path)
+    commit_id, listed = r.locate(ref, path)
     if listed.entry.kind != "blob":
         raise NotAFile(f"{path!r} is a folder, not a file")
     response = blob_response(listed.entry.id, listed.size or 0, listed.entry.name)
@@ -64,5 +63,5 @@ def stat(repo: str) -> ResponseReturnValue:
     ref = query.revision("ref")
     path = query.path("path")
     query.done()
-    commit_id = r.resolve(ref)
-    return {"commit": commit_id, **entry_json(r.stat(commit_id, path))}
+    commit_id, listed = r.locate(ref, path)
+    return {"commit": commit_id, **entry_json(listed)}
