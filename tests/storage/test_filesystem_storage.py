@@ -362,3 +362,14 @@ def test_get_files_never_replaces_or_follows_an_existing_file(storage, tmp_path)
     with pytest.raises(FileExistsError):
         list(storage.get_files([(i, str(tmp_path / i), False) for i in ids]))
     assert victim.read_bytes() == b"keep me"
+
+
+def test_a_relative_root_works_from_the_current_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = FileSystemStorage(".dataworkflow")  # as the default settings give
+    files = _local_files(tmp_path / "src", [b"one", b"two"])
+
+    stored = [storage.put_bytes(b"hello"), *storage.put_files(files)]
+
+    assert [storage.read_range(s.id, 0, 10) for s in stored] == [b"hello", b"one", b"two"]
+    assert (tmp_path / ".dataworkflow" / "objects").is_dir()

@@ -468,7 +468,7 @@ def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:
 
 def _make_dirs(folder: str, durable: bool = True) -> None:
     """Create ``folder`` and its parents, fsyncing each parent that gained an entry."""
-    parent = os.path.dirname(folder)
+    parent = os.path.dirname(folder) or os.curdir  # a relative root: stop at "."
     try:
         os.mkdir(folder)
     except FileExistsError:
