@@ -1,13 +1,16 @@
 """File downloads (ranges, ETags, headers) and stat, with their errors."""
 
 import hashlib
+from typing import Any, ClassVar
 
 import pytest
+from werkzeug.wsgi import FileWrapper
 
 from tests.api.helpers import assert_problem, json_of
 from tests.web.conftest import BINARY, CSV, README, SCRIPT
 
-FILES = "/api/v1/repos/sample/files"
+REPO = "/api/v1/repos/sample"
+FILES = f"{REPO}/files"
 
 
 def get(client, url: str, **kwargs):
@@ -121,3 +124,73 @@ def test_stat_of_a_file_a_folder_and_the_root(client, sample) -> None:
 )
 def test_file_errors(client, sample, url, status, problem_type) -> None:
     assert_problem(get(client, url), status, problem_type)
+
+
+class RecordingFileWrapper(FileWrapper):
+    """A server's ``wsgi.file_wrapper`` (gunicorn's sends it with sendfile); records its files."""
+
+    files: ClassVar[list[Any]] = []
+
+    def __init__(self, file: Any, buffer_size: int = 8192) -> None:
+        super().__init__(file, buffer_size)
+        self.files.append(file)
+
+
+@pytest.fixture
+def wrapping_client(app, monkeypatch):
+    """A client of a server with a file wrapper; ``.files`` are the files it wrapped."""
+    monkeypatch.setattr(RecordingFileWrapper, "files", [])
+    client = app.test_client()
+    client.environ_base["wsgi.file_wrapper"] = RecordingFileWrapper
+    client.files = RecordingFileWrapper.files
+    return client
+
+
+def test_a_whole_file_goes_to_the_servers_file_wrapper(client, wrapping_client, sample) -> None:
+    url = f"{FILES}?path=data/weather.csv"
+    plain = get(client, url)
+    with wrapping_client.get(url) as wrapped:
+        assert wrapped.status_code == 200
+        assert wrapped.get_data() == CSV
+        assert sorted(wrapped.headers.items()) == sorted(plain.headers.items())
+        assert len(wrapping_client.files) == 1
+    assert wrapping_client.files[0].closed, "the server closes the wrapper, which closes the file"
+    blob_id = hashlib.sha256(BINARY).hexdigest()
+    with wrapping_client.get(f"/api/v1/repos/sample/objects/{blob_id}") as by_id:
+        assert by_id.get_data() == BINARY
+    assert len(wrapping_client.files) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status", "body"),
+    [
+        pytest.param("GET", {"Range": "bytes=1000-"}, 206, BINARY[1000:], id="range"),
+        pytest.param("HEAD", {}, 200, b"", id="head"),
+        pytest.param(
+            "GET", {"If-None-Match": f'"{hashlib.sha256(BINARY).hexdigest()}"'}, 304, b"", id="304"
+        ),
+    ],
+)
+def test_ranges_head_and_304_do_not_use_the_file_wrapper(
+    client, wrapping_client, sample, method, headers, status, body
+) -> None:
+    url = f"{FILES}?path=bin/blob.bin"
+    plain = client.open(url, method=method, headers=headers)
+    with wrapping_client.open(url, method=method, headers=headers) as wrapped:
+        assert (wrapped.status_code, wrapped.get_data()) == (status, body)
+        assert sorted(wrapped.headers.items()) == sorted(plain.headers.items())
+    plain.close()
+    assert wrapping_client.files == []
+
+
+def test_a_large_file_through_the_file_wrapper(wrapping_client, sample) -> None:
+    data = bytes(range(256)) * (3 * 1024 * 1024 // 256 + 1)
+    headers = {"Content-Type": "application/octet-stream"}
+    blob = json_of(wrapping_client.post(f"{REPO}/objects", data=data, headers=headers), 201)
+    put = {"op": "put", "path": "large.bin", "blob": blob["id"]}
+    change = {"branch": "main", "message": "large", "expected_head": sample.head, "changes": [put]}
+    json_of(wrapping_client.post(f"{REPO}/commits", json=change), 201)
+    with wrapping_client.get(f"{FILES}?path=large.bin") as response:
+        assert response.headers["Content-Length"] == str(len(data))
+        assert response.get_data() == data
+    assert len(wrapping_client.files) == 1

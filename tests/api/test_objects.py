@@ -1,12 +1,19 @@
 """Blob uploads (streamed, capped), downloads by id, and the missing-blobs query."""
 
+import contextlib
 import hashlib
 import io
+import random
+import socket
+import threading
 
 import pytest
+from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.unreader import SocketUnreader
 from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
 from werkzeug.wrappers import Request
 
+from dataworkflow.storage.filesystem import STREAM_BUFFER
 from tests.api.helpers import assert_problem, json_of
 from tests.web.conftest import CSV, GeneratedCsv
 
@@ -59,7 +66,7 @@ class RecordingBody(io.BytesIO):
 
 
 def test_a_large_upload_is_streamed_in_chunks(client, sample) -> None:
-    data = GeneratedCsv(6 * 1024 * 1024).read()
+    data = GeneratedCsv(3 * STREAM_BUFFER - 5).read()
     body_stream = RecordingBody(data)
     builder = EnvironBuilder(
         path=OBJECTS,
@@ -70,7 +77,7 @@ def test_a_large_upload_is_streamed_in_chunks(client, sample) -> None:
     body = json_of(client.open(builder), 201)
     assert body == {"id": hashlib.sha256(data).hexdigest(), "size": len(data)}
     assert len(body_stream.reads) > 2
-    assert all(0 <= size <= 4 * 1024 * 1024 for size in body_stream.reads), "never read whole"
+    assert all(0 <= size <= STREAM_BUFFER for size in body_stream.reads), "never read whole"
 
 
 def raw_post(app, body: bytes, *, length: bool = True, chunked: bool = False, terminated=True):
@@ -89,6 +96,80 @@ def raw_post(app, body: bytes, *, length: bool = True, chunked: bool = False, te
     environ["HTTP_AUTHORIZATION"] = f"Bearer {app.config['TEST_TOKEN']}"
     app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
     return TestResponse(app_iter, status, headers, request=Request(environ))
+
+
+def gunicorn_post(app, body: bytes, *, buffered: int, then: bytes = b"", sent: int | None = None):
+    """POST ``body`` through gunicorn's own request body reader over a socket pair.
+
+    The client sends ``body`` and then ``then`` (a pipelined next request), or only its
+    first ``sent`` bytes before going away. The first ``buffered`` bytes are already in
+    gunicorn's buffer (they came with the headers), the rest arrive on the socket.
+    Returns the answer and the bytes gunicorn reads next, for the next request.
+    """
+    stream = (body + then)[:sent]
+    server, client = socket.socketpair()
+    unreader = SocketUnreader(server)
+    unreader.unread(stream[:buffered])
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the server side closed early: a failed test
+            client.sendall(stream[buffered:])
+            client.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        environ = EnvironBuilder(path=OBJECTS, method="POST").get_environ()
+        reader = LengthReader(unreader, len(body))
+        environ["wsgi.input"] = Body(reader)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_TYPE"] = "application/octet-stream"
+        environ["wsgi.input_terminated"] = True
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {app.config['TEST_TOKEN']}"
+        app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
+        response = TestResponse(app_iter, status, headers, request=Request(environ))
+        response.get_data()
+        if sent is None:
+            assert reader.length == 0, "gunicorn would drain the rest of the body"
+        following = b""
+        while chunk := unreader.read():
+            following += chunk
+        return response, following
+    finally:
+        server.close()
+        sender.join()
+        client.close()
+
+
+NEXT_REQUEST = b"GET /api/v1/repos HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "buffered",
+    [
+        pytest.param(0, id="nothing-buffered"),
+        pytest.param(5000, id="some-buffered"),
+        pytest.param(2 * STREAM_BUFFER + 12345 + 10, id="body-and-next-buffered"),
+    ],
+)
+def test_an_upload_read_straight_from_gunicorns_socket(app, sample, monkeypatch, buffered) -> None:
+    def slow_read(self, size=None):
+        raise AssertionError("read through gunicorn's 1 KiB reader")
+
+    monkeypatch.setattr(Body, "read", slow_read)
+    data = random.Random(buffered).randbytes(2 * STREAM_BUFFER + 12345)
+    response, following = gunicorn_post(app, data, buffered=buffered, then=NEXT_REQUEST)
+    assert json_of(response, 201) == {"id": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    assert following == NEXT_REQUEST, "the connection stays in step for the next request"
+
+
+def test_a_gunicorn_upload_cut_short_is_a_400_and_stores_nothing(app, sample) -> None:
+    data = b"x" * (STREAM_BUFFER + 10)
+    response, _ = gunicorn_post(app, data, buffered=100, sent=STREAM_BUFFER)
+    assert_problem(response, 400, "about:blank")
+    ids = [hashlib.sha256(data).hexdigest(), hashlib.sha256(data[:-10]).hexdigest()]
+    missing = json_of(app.test_client().post(f"{OBJECTS}/missing", json={"ids": ids}))
+    assert missing["missing"] == ids
 
 
 def test_an_empty_upload(app, sample) -> None:

@@ -395,7 +395,6 @@ def _send_sigint_while_hashing(monkeypatch, after: int, times: int = 1) -> list[
     import signal
 
     from dataworkflow.services import folder as folder_module
-
     from dataworkflow.storage.filesystem import FileSystemStorage
 
     calls: list[str] = []

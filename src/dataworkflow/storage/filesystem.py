@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import itertools
+import mmap
 import multiprocessing
 import os
 import secrets
@@ -25,9 +27,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
-from dataworkflow.core.hashing import CHUNK_SIZE, HashingReader, hash_bytes
+from dataworkflow.core.hashing import CHUNK_SIZE, BackgroundHash, hash_bytes
 from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
 from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
@@ -42,6 +44,9 @@ BULK_MIN_FILES = 64
 BULK_BATCH_FILES = 256
 BULK_BATCH_BYTES = 16 * CHUNK_SIZE
 BULK_WORKERS = max(1, min(8, os.cpu_count() or 1))
+STREAM_BUFFER = 4 * CHUNK_SIZE
+"""The most ``put_stream`` reads at a time (into one of two reused buffers)."""
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of dirty pages, do not wait
 
 
 class FileSystemStorage:
@@ -97,11 +102,84 @@ class FileSystemStorage:
     def put_stream(self, stream: BinaryIO, size_hint: int | None = None) -> StoredObject:
         """Store a stream, hashing while writing to ``root/tmp``; the id is known only at the end.
 
-        ``size_hint`` is not needed here: every size takes the same path.
+        ``size_hint`` is not needed here: every size takes the same path. See
+        :meth:`_copy_stream` for how the bytes flow.
         """
-        reader = HashingReader(stream)
-        temp = self._write_temp(os.path.join(self.root, "tmp"), reader.chunks())
-        return self._commit(temp, reader.object_id, reader.size, checked=False)
+        fd, name = self._create_temp(os.path.join(self._root, "tmp"))
+        try:
+            object_id, size = self._copy_stream(stream, fd, write_back=self._durable())
+            if self._durable():
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
+        os.close(fd)
+        return self._commit(name, object_id, size, checked=False)
+
+    @staticmethod
+    def _copy_stream(stream: BinaryIO, fd: int, *, write_back: bool) -> tuple[ObjectId, int]:
+        """Copy ``stream`` to the descriptor ``fd``; return its id and size.
+
+        - Two buffers of ``STREAM_BUFFER`` are used in turn, filled with the stream's
+          ``readinto`` when it has one: no bytes object per chunk.
+        - With ``write_back``, each written range is handed to the disk at once
+          (``sync_file_range``): the disk writes while the next bytes arrive, and the
+          final fsync has little left (of a 32 MiB upload: 17 ms became 1 ms).
+        - A helper thread hashes each buffer while the next is read and written
+          (:class:`BackgroundHash`; SHA-256 is the slowest step, ~1.2 GB/s).
+
+        Measured with ``bench/api.py`` (gunicorn on loopback, 2 CPUs, 32 MiB uploads,
+        median of 16, MiB/s): 680 with all three, 460 without write-back, 550 without
+        the hash thread. 4 MiB buffers beat 1 MiB ones (256 MiB uploads: 717 vs 604).
+        """
+        # Fresh pages, touched only as far as the stream fills them and unmapped when the
+        # last view goes; a malloc'd buffer would stay in the thread's arena afterwards.
+        memory = memoryview(mmap.mmap(-1, 2 * STREAM_BUFFER))
+        buffers = (memory[:STREAM_BUFFER], memory[STREAM_BUFFER:])
+        readinto = getattr(stream, "readinto", None)
+        size = 0
+        with BackgroundHash() as digest:
+            for turn in itertools.count():
+                buffer = buffers[turn % 2]
+                if readinto is not None:
+                    n = int(readinto(buffer) or 0)
+                else:
+                    data = stream.read(len(buffer))
+                    n = len(data)
+                    buffer[:n] = data
+                if not n:
+                    break
+                view = buffer[:n]
+                while view:
+                    view = view[os.write(fd, view) :]
+                if write_back:
+                    FileSystemStorage._start_writeback(fd, size, n)
+                size += n
+                digest.update(buffer[:n])
+            return ObjectId(digest.hexdigest()), size
+
+    @staticmethod
+    def _start_writeback(fd: int, offset: int, length: int) -> None:
+        """Start writing a range of ``fd`` to disk without waiting (Linux; else nothing).
+
+        Errors are left to the fsync that follows, which reports them.
+        """
+        sync_file_range = FileSystemStorage._sync_file_range()
+        if sync_file_range is not None:
+            sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+    @staticmethod
+    @functools.cache
+    def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+        try:
+            function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        except (OSError, AttributeError, TypeError):
+            return None
+        function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        function.restype = ctypes.c_int
+        return cast(Callable[[int, int, int, int], int], function)
 
     def put_file(
         self, path: str | os.PathLike[str], object_id: ObjectId | None = None
