@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import pathspec
-
 from dataworkflow.errors import InvalidInput
 from dataworkflow.services.folder import IgnoreRule
 
@@ -22,6 +20,8 @@ IGNORE_FILE = ".dwignore"
 
 def ignore_rule_from_lines(lines: Iterable[str]) -> IgnoreRule:
     """An ignore rule from gitignore-style pattern lines (comments and blanks allowed)."""
+    import pathspec  # here: most imports have no .dwignore, and it costs ~20 ms to load
+
     spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def ignored(relpath: str, is_dir: bool) -> bool:
