@@ -373,3 +373,24 @@ def test_a_relative_root_works_from_the_current_folder(tmp_path, monkeypatch) ->
 
     assert [storage.read_range(s.id, 0, 10) for s in stored] == [b"hello", b"one", b"two"]
     assert (tmp_path / ".dataworkflow" / "objects").is_dir()
+
+
+def test_without_processes_the_batches_run_here(storage, tmp_path, monkeypatch) -> None:
+    """No /dev/shm, a daemonic process, a process limit: the work is done in-process."""
+    import dataworkflow.storage.filesystem as fs_module
+
+    def no_pool(*args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(fs_module, "ProcessPoolExecutor", no_pool)
+    contents = [f"object {n}".encode() for n in range(300)]
+    files = _local_files(tmp_path / "src", contents)
+
+    stored = list(storage.put_files(files))
+    out = tmp_path / "out"
+    out.mkdir()
+    sizes = list(storage.get_files([(s.id, str(out / s.id), False) for s in stored]))
+
+    assert [s.id for s in stored] == [hashlib.sha256(c).hexdigest() for c in contents]
+    assert storage.writes == 300
+    assert sizes == [len(c) for c in contents]

@@ -25,6 +25,7 @@ import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar, cast
@@ -482,14 +483,25 @@ def _in_processes(
 ) -> Generator[R, None, None]:
     """``work(root, batch)`` for each batch in a pool of forked processes, results in order.
 
-    Stopping the iteration early cancels the batches not started yet.
+    Stopping the iteration early cancels the batches not started yet. Where no process
+    can be started (no ``/dev/shm`` for the pool's locks, a daemonic process, a limit on
+    processes), the batches run here, one after the other.
     """
-    context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(
-        min(BULK_WORKERS, len(batches)) or 1, mp_context=context, initializer=_ignore_sigint
-    )
+    pool: ProcessPoolExecutor | None = None
     try:
+        pool = ProcessPoolExecutor(
+            min(BULK_WORKERS, len(batches)) or 1,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_ignore_sigint,
+        )
         futures = [pool.submit(work, root, batch) for batch in batches]
+    except (OSError, AssertionError, NotImplementedError, BrokenProcessPool):
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for batch in batches:
+            yield from work(root, batch)
+        return
+    try:
         for future in futures:
             yield from future.result()
     finally:
