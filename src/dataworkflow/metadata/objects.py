@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Integer, Select, bindparam, literal, select
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ def blob_sizes(session: Session, repository_id: int, ids: Iterable[str]) -> dict
             select(BlobRow.id, BlobRow.size).where(
                 BlobRow.repository_id == repository_id, BlobRow.id.in_(part)
             )
-        )
+        ).all()
         sizes.update((blob_id, size) for blob_id, size in rows)
     return sizes
 
@@ -135,7 +136,7 @@ def get_trees(session: Session, repository_id: int, ids: Iterable[str]) -> dict[
             select(*columns).where(
                 table.c.repository_id == repository_id, table.c.tree_id.in_(part)
             )
-        )
+        ).all()
         for tree_id, name, mode_value, object_id in rows:
             mode = modes[mode_value]
             entries[tree_id].append(TreeEntry(name, mode, mode.kind, ObjectId(object_id)))
@@ -209,15 +210,54 @@ def _list_entries(
     *,
     sizes: bool,
 ) -> list[tuple[TreeEntry, int | None]]:
-    # Columns, not ORM rows, and sizes joined in: a page of a big folder costs a third.
+    modes = {mode.value: mode for mode in FileMode}
+    params: dict[str, object] = {"repository_id": repository_id, "tree_id": tree_id}
+
+    def entries(
+        kind: str | None, after: str | None, limit: int | None
+    ) -> list[tuple[TreeEntry, int | None]]:
+        query = _entries_statement(sizes, kind is not None, after is not None, limit is not None)
+        values = {**params, "kind": kind, "after": after, "limit": limit}
+        # .all(): one fetchall, where iterating the result fetches row by row.
+        rows = session.execute(query, values).all()
+        return [
+            (TreeEntry(name, modes[mode], modes[mode].kind, ObjectId(object_id)), blob_size)
+            for name, mode, object_id, blob_size in rows
+        ]
+
+    if not folders_first:
+        return entries(None, after, limit)
+    # One query per kind, each ``ORDER BY name`` along the index: a single query ordering
+    # by (kind DESC, name) makes SQLite sort the whole folder for every page.
+    found: list[tuple[TreeEntry, int | None]] = []
+    for kind in ("tree", "blob"):
+        if after_kind == "blob" and kind == "tree":
+            continue
+        kind_after = after if after_kind == kind else None
+        found.extend(entries(kind, kind_after, None if limit is None else limit - len(found)))
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+@functools.cache
+def _entries_statement(
+    sizes: bool, by_kind: bool, after: bool, limit: bool
+) -> Select[tuple[str, str, str, int | None]]:
+    """A page of a tree's entries by name: columns, not ORM rows, sizes joined in if asked.
+
+    Built once per shape with bound parameters (``repository_id``, ``tree_id``, ``kind``,
+    ``after``, ``limit``): building it on every listing cost as much as running it.
+    """
     table = TreeEntryRow.__table__
     blobs = BlobRow.__table__
     size = blobs.c.size if sizes else literal(None, Integer)
-    base = select(table.c.name, table.c.mode, table.c.object_id, size).where(
-        table.c.repository_id == repository_id, table.c.tree_id == tree_id
+    query = select(table.c.name, table.c.mode, table.c.object_id, size).where(
+        table.c.repository_id == bindparam("repository_id"),
+        table.c.tree_id == bindparam("tree_id"),
     )
     if sizes:
-        base = base.select_from(
+        query = query.select_from(
             table.outerjoin(
                 blobs,
                 (blobs.c.repository_id == table.c.repository_id)
@@ -225,37 +265,14 @@ def _list_entries(
                 & (table.c.kind == "blob"),
             )
         )
-    modes = {mode.value: mode for mode in FileMode}
-
-    def entries(
-        query: Select[tuple[str, str, str, int | None]],
-    ) -> Iterator[tuple[TreeEntry, int | None]]:
-        for name, mode_value, object_id, blob_size in session.execute(query):
-            mode = modes[mode_value]
-            yield TreeEntry(name, mode, mode.kind, ObjectId(object_id)), blob_size
-
-    if not folders_first:
-        query = base if after is None else base.where(table.c.name > after)
-        query = query.order_by(table.c.name)
-        if limit is not None:
-            query = query.limit(limit)
-        return list(entries(query))
-    # One query per kind, each ``ORDER BY name`` along the index: a single query ordering
-    # by (kind DESC, name) makes SQLite sort the whole folder for every page.
-    found: list[tuple[TreeEntry, int | None]] = []
-    for kind in ("tree", "blob"):
-        if after_kind == "blob" and kind == "tree":
-            continue
-        query = base.where(table.c.kind == kind)
-        if after is not None and after_kind == kind:
-            query = query.where(table.c.name > after)
-        query = query.order_by(table.c.name)
-        if limit is not None:
-            query = query.limit(limit - len(found))
-        found.extend(entries(query))
-        if limit is not None and len(found) >= limit:
-            break
-    return found
+    if by_kind:
+        query = query.where(table.c.kind == bindparam("kind"))
+    if after:
+        query = query.where(table.c.name > bindparam("after"))
+    query = query.order_by(table.c.name)
+    if limit:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return query
 
 
 def object_ids_exist(
