@@ -495,7 +495,7 @@ def _in_processes(
             initializer=_ignore_sigint,
         )
         futures = [pool.submit(work, root, batch) for batch in batches]
-    except (OSError, AssertionError, NotImplementedError, BrokenProcessPool):
+    except (OSError, ImportError, AssertionError, BrokenProcessPool):
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         for batch in batches:
