@@ -106,17 +106,8 @@ class FileSystemStorage:
         ``size_hint`` is not needed here: every size takes the same path. See
         :meth:`_copy_stream` for how the bytes flow.
         """
-        fd, name = self._create_temp(os.path.join(self._root, "tmp"))
-        try:
+        with self._temp_file(os.path.join(self._root, "tmp")) as (fd, name):
             object_id, size = self._copy_stream(stream, fd, write_back=self._durable())
-            if self._durable():
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(name)
-            raise
-        os.close(fd)
         return self._commit(name, object_id, size, checked=False)
 
     @staticmethod
@@ -362,17 +353,25 @@ class FileSystemStorage:
         return f"{self._root}/{object_key('', parse_object_id(object_id))}"
 
     def _write_temp(self, folder: str, chunks: Iterable[bytes]) -> str:
-        """Write ``chunks`` to a new fsynced temp file in ``folder``; remove it on any error.
-
-        The temp file is created read-only with ``O_EXCL`` (one syscall, no chmod): the
-        open descriptor can still write it.
-        """
-        fd, name = self._create_temp(folder)
-        try:
+        """Write ``chunks`` to a new temp file in ``folder`` (see :meth:`_temp_file`)."""
+        with self._temp_file(folder) as (fd, name):
             for chunk in chunks:  # raw writes: no buffered-file fstat/ioctl/lseek per object
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
+        return name
+
+    @contextmanager
+    def _temp_file(self, folder: str) -> Iterator[tuple[int, str]]:
+        """A new temp file in ``folder``: fsynced after the block, removed if it raises.
+
+        Yields its descriptor and name; the fsync is skipped inside ``deferred_sync()``.
+        The file is created read-only with ``O_EXCL`` (one syscall, no chmod): the open
+        descriptor can still write it.
+        """
+        fd, name = self._create_temp(folder)
+        try:
+            yield fd, name
             if self._durable():
                 os.fsync(fd)
         except BaseException:
@@ -381,7 +380,6 @@ class FileSystemStorage:
                 os.unlink(name)
             raise
         os.close(fd)
-        return name
 
     def _copy_file(self, source: str, folder: str) -> tuple[ObjectId, int, str]:
         """Copy ``source`` into a temp file in ``folder`` with unbuffered IO, hashing it.
