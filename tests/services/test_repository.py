@@ -210,6 +210,34 @@ def test_resolve_revisions(repo):
         repo.resolve("main~x")
 
 
+def test_locate_reads_each_revision_form_with_its_own_tree(repo):
+    # locate() takes the commit and its tree from one lookup for a ref or a full id;
+    # the tree must be the commit's own whichever way the revision was written.
+    ids = build_commit_graph(repo, [[1], [2, 1], [3, 1], [4, 2, 3], [5, 4]])
+    repo.create_or_update_ref("main", ids[5])
+    repo.create_tag("v1", ids[2])
+    forms = {
+        None: 5,
+        "HEAD": 5,
+        "main": 5,
+        "refs/heads/main": 5,
+        "v1": 2,
+        "refs/tags/v1": 2,
+        "main~1": 4,
+        "main^^2": 3,
+        ids[3]: 3,
+        ids[3][:9]: 3,
+        ids[4][:9] + "~1": 2,
+    }
+    for rev, number in forms.items():
+        commit_id, root = repo.locate(rev, "")
+        assert commit_id == ids[number], rev
+        assert root.entry.id == repo.get_commit(ids[number]).commit.tree, rev
+        assert repo.locate(rev, f"{number}.txt")[1].size == len(f"{number}\n"), rev
+    with pytest.raises(RevisionNotFound):
+        repo.locate("f" * 64, "")
+
+
 def test_ambiguous_short_id_is_an_error(repo):
     tree = repo.create_tree([])
     seen: dict[str, str] = {}

@@ -116,9 +116,11 @@ def get_commit_tree(session: Session, repository_id: int, commit_id: str) -> Obj
     Reads that only need the tree (or to know the commit exists) use this rather than
     loading the whole commit with its parents and metadata.
     """
-    value = session.execute(
-        _COMMIT_TREE, {"repository_id": repository_id, "commit_id": commit_id}
-    ).scalar()
+    value = (
+        session.connection()
+        .execute(_COMMIT_TREE, {"repository_id": repository_id, "commit_id": commit_id})
+        .scalar()
+    )
     return ObjectId(value) if value is not None else None
 
 

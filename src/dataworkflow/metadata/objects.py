@@ -14,6 +14,9 @@ from dataworkflow.metadata._sql import chunked, insert_ignoring_duplicates
 from dataworkflow.metadata.convert import entry_from_row, entry_to_values
 from dataworkflow.metadata.tables import BlobRow, TreeEntryRow, TreeRow
 
+_ENTRIES = TreeEntryRow.__table__
+_BLOBS = BlobRow.__table__
+
 
 def existing_blob_ids(session: Session, repository_id: int, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` this repository has as blobs."""
@@ -47,9 +50,8 @@ def existing_tree_ids(session: Session, repository_id: int, ids: Iterable[str]) 
 
 def blob_size(session: Session, repository_id: int, blob_id: str) -> int | None:
     """The size of a blob this repository has, or None."""
-    return session.execute(
-        _BLOB_SIZE, {"repository_id": repository_id, "blob_id": blob_id}
-    ).scalar()
+    params = {"repository_id": repository_id, "blob_id": blob_id}
+    return session.connection().execute(_BLOB_SIZE, params).scalar()
 
 
 _BLOB_SIZE = select(BlobRow.size).where(
@@ -143,23 +145,41 @@ def get_trees(session: Session, repository_id: int, ids: Iterable[str]) -> dict[
     return {tree_id: Tree(found) for tree_id, found in entries.items()}
 
 
-_ENTRY = select(TreeEntryRow.__table__.c.mode, TreeEntryRow.__table__.c.object_id).where(
-    TreeEntryRow.__table__.c.repository_id == bindparam("repository_id"),
-    TreeEntryRow.__table__.c.tree_id == bindparam("tree_id"),
-    TreeEntryRow.__table__.c.name == bindparam("name"),
+_ENTRY = (
+    select(_ENTRIES.c.mode, _ENTRIES.c.object_id, _BLOBS.c.size)
+    .select_from(
+        _ENTRIES.outerjoin(
+            _BLOBS,
+            (_BLOBS.c.repository_id == _ENTRIES.c.repository_id)
+            & (_BLOBS.c.id == _ENTRIES.c.object_id)
+            & (_ENTRIES.c.kind == "blob"),
+        )
+    )
+    .where(
+        _ENTRIES.c.repository_id == bindparam("repository_id"),
+        _ENTRIES.c.tree_id == bindparam("tree_id"),
+        _ENTRIES.c.name == bindparam("name"),
+    )
 )
 """Built once, like the other statements of the per-request read path."""
 
 
 def get_entry(session: Session, repository_id: int, tree_id: str, name: str) -> TreeEntry | None:
     """One entry of a tree by name, or None."""
-    row = session.execute(
-        _ENTRY, {"repository_id": repository_id, "tree_id": tree_id, "name": name}
-    ).first()
+    found = get_entry_with_size(session, repository_id, tree_id, name)
+    return found[0] if found is not None else None
+
+
+def get_entry_with_size(
+    session: Session, repository_id: int, tree_id: str, name: str
+) -> tuple[TreeEntry, int | None] | None:
+    """One entry of a tree by name with its blob's size (None for a folder), or None."""
+    params = {"repository_id": repository_id, "tree_id": tree_id, "name": name}
+    row = session.connection().execute(_ENTRY, params).first()
     if row is None:
         return None
     mode = FileMode(row.mode)
-    return TreeEntry(name, mode, mode.kind, ObjectId(row.object_id))
+    return TreeEntry(name, mode, mode.kind, ObjectId(row.object_id)), row.size
 
 
 def list_entries(
@@ -219,7 +239,7 @@ def _list_entries(
         query = _entries_statement(sizes, kind is not None, after is not None, limit is not None)
         values = {**params, "kind": kind, "after": after, "limit": limit}
         # .all(): one fetchall, where iterating the result fetches row by row.
-        rows = session.execute(query, values).all()
+        rows = session.connection().execute(query, values).all()
         return [
             (TreeEntry(name, modes[mode], modes[mode].kind, ObjectId(object_id)), blob_size)
             for name, mode, object_id, blob_size in rows

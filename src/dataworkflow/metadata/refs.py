@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.errors import RefConflict
-from dataworkflow.metadata.tables import RefLogRow, RefRow
+from dataworkflow.metadata.tables import CommitRow, RefLogRow, RefRow
 
 REASONS = frozenset(
     {"create", "commit", "merge", "revert", "cherry-pick", "update", "force", "delete"}
@@ -31,21 +31,38 @@ def get_ref(session: Session, repository_id: int, name: str) -> ObjectId | None:
     return ObjectId(value) if value is not None else None
 
 
-_FIRST_REF = select(RefRow.name, RefRow.commit_id).where(
-    RefRow.repository_id == bindparam("repository_id"),
-    RefRow.name.in_(bindparam("names", expanding=True)),
+_FIRST_REF = (
+    select(RefRow.name, RefRow.commit_id, CommitRow.tree_id)
+    .outerjoin(
+        CommitRow,
+        (CommitRow.repository_id == RefRow.repository_id) & (CommitRow.id == RefRow.commit_id),
+    )
+    .where(
+        RefRow.repository_id == bindparam("repository_id"),
+        RefRow.name.in_(bindparam("names", expanding=True)),
+    )
 )
 """Built once: the hot read paths (every API request resolves a ref) skip building the
 statement and its cache key, which cost as much as running it."""
 
 
-def get_first_ref(session: Session, repository_id: int, names: Sequence[str]) -> ObjectId | None:
-    """The commit of the first of ``names`` that exists (one query for all), or None."""
-    rows = session.execute(_FIRST_REF, {"repository_id": repository_id, "names": list(names)})
-    found = {name: commit_id for name, commit_id in rows}
+def get_first_ref(
+    session: Session, repository_id: int, names: Sequence[str]
+) -> tuple[ObjectId, ObjectId] | None:
+    """The commit of the first of ``names`` that exists and that commit's tree, or None.
+
+    One query for all the names, with the tree joined in: a read that goes on to a path
+    needs the tree next, and this saves it a round trip.
+    """
+    params = {"repository_id": repository_id, "names": list(names)}
+    # Through the connection: a column select needs none of the ORM's result handling.
+    rows = session.connection().execute(_FIRST_REF, params)
+    found = {name: (commit_id, tree_id) for name, commit_id, tree_id in rows.all()}
     for name in names:
         if name in found:
-            return ObjectId(found[name])
+            commit_id, tree_id = found[name]
+            assert tree_id is not None, f"ref {name} points at a missing commit {commit_id}"
+            return ObjectId(commit_id), ObjectId(tree_id)
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Row, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,32 @@ def get_repository_row(session: Session, name: str) -> RepositoryRow:
 
 
 _BY_NAME = select(RepositoryRow).where(RepositoryRow.name == bindparam("name"))
-"""Built once: every request for a repository's URL runs it."""
+
+
+def read_repository(session: Session, name: str) -> Row[tuple[int, str, str, str, bool, datetime]]:
+    """The repository called ``name`` as a row of columns, for reads: no ORM object.
+
+    Columns: id, name, description, default_branch, private, created_at.
+
+    Raises:
+        RepositoryNotFound: if there is none.
+    """
+    row = session.connection().execute(_COLUMNS_BY_NAME, {"name": name}).first()
+    if row is None:
+        raise RepositoryNotFound(name)
+    return row
+
+
+_REPOSITORIES = RepositoryRow.__table__
+_COLUMNS_BY_NAME = select(
+    _REPOSITORIES.c.id,
+    _REPOSITORIES.c.name,
+    _REPOSITORIES.c.description,
+    _REPOSITORIES.c.default_branch,
+    _REPOSITORIES.c.private,
+    _REPOSITORIES.c.created_at,
+).where(_REPOSITORIES.c.name == bindparam("name"))
+"""Built once: every request for a repository's URL runs it (through the access check)."""
 
 
 def list_repository_rows(session: Session) -> list[RepositoryRow]:

@@ -21,6 +21,7 @@ from dataworkflow.metadata.repositories import (
     get_repository_row,
     insert_repository,
     list_repository_rows,
+    read_repository,
     repository_summaries,
     stored_totals,
 )
@@ -97,7 +98,7 @@ def repository_info(session: Session, name: str) -> RepositoryInfo:
     Raises:
         RepositoryNotFound: if there is none.
     """
-    return _info(get_repository_row(session, name))
+    return RepositoryInfo(*read_repository(session, name))
 
 
 def update_repository(

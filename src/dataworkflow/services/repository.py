@@ -83,7 +83,7 @@ from dataworkflow.services.folder import (
 )
 from dataworkflow.services.graph import ahead_behind, is_ancestor
 from dataworkflow.services.installation import DEFAULT_BRANCH
-from dataworkflow.services.resolve import resolve_revision, split_rev_and_path
+from dataworkflow.services.resolve import resolve_revision, resolve_tree, split_rev_and_path
 from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync, SupportsLocalFiles
 
 DEFAULT_REPOSITORY = "default"
@@ -747,8 +747,35 @@ class Repository:
             RevisionNotFound, PathNotFound: if either is missing.
             NotAFile: if the path is a file.
         """
+        return self.list_tree_at(
+            rev,
+            path,
+            recursive=recursive,
+            after=after,
+            limit=limit,
+            folders_first=folders_first,
+        )[1]
+
+    def list_tree_at(
+        self,
+        rev: str | None = None,
+        path: str = "",
+        *,
+        recursive: bool = False,
+        after: str | None = None,
+        limit: int | None = None,
+        folders_first: bool = False,
+    ) -> tuple[ObjectId, list[ListedEntry]]:
+        """``list_tree``, and the commit the revision resolved to, from one read.
+
+        A client paging through a branch passes that commit back as the revision, so
+        every page lists the same snapshot even if the branch moves meanwhile.
+
+        Raises:
+            InvalidInput, RevisionNotFound, PathNotFound, NotAFile: see ``list_tree``.
+        """
         with self.db.reading() as session:
-            folder = self._stat(session, rev, path)
+            commit_id, folder = self._locate(session, rev, path)
             if folder.entry.kind != "tree":
                 raise NotAFile(f"{folder.path!r} is a file, not a folder")
             prefix = f"{folder.path}/" if folder.path else ""
@@ -759,7 +786,7 @@ class Repository:
                     # comes before "a-b" although "-" sorts before "/" as bytes.
                     cut = _path_key(prefix + after)
                     listed = [e for e in listed if _path_key(e.path) > cut]
-                return listed[:limit] if limit is not None else listed
+                return commit_id, listed[:limit] if limit is not None else listed
             after_kind = None
             if folders_first and after is not None:
                 after_kind, _, after = after.partition(":")
@@ -774,7 +801,7 @@ class Repository:
                 folders_first=folders_first,
                 after_kind=after_kind,
             )
-            return [ListedEntry(prefix + e.name, e, size) for e, size in entries]
+            return commit_id, [ListedEntry(prefix + e.name, e, size) for e, size in entries]
 
     def walk(self, rev: str | None = None, path: str = "") -> Iterator[ListedEntry]:
         """Every file and folder below ``path``, depth first, folders before their content.
@@ -965,21 +992,19 @@ class Repository:
         return self._locate(session, rev, path)[1]
 
     def _locate(self, session: Session, rev: str | None, path: str) -> tuple[ObjectId, ListedEntry]:
-        commit_id = self._resolve(session, rev or self.default_branch)
-        tree_id = commit_queries.get_commit_tree(session, self.id, commit_id)
-        assert tree_id is not None
+        commit_id, tree_id = resolve_tree(
+            session, self.id, rev or self.default_branch, self.default_branch
+        )
         parts = split_path(path)
         entry = TreeEntry("", FileMode.TREE, "tree", tree_id)
+        size = None
         for depth, name in enumerate(parts):
             if entry.kind != "tree":
                 raise PathNotFound("/".join(parts), rev)
-            found = object_queries.get_entry(session, self.id, entry.id, name)
+            found = object_queries.get_entry_with_size(session, self.id, entry.id, name)
             if found is None:
                 raise PathNotFound("/".join(parts[: depth + 1]), rev)
-            entry = found
-        size = (
-            object_queries.blob_size(session, self.id, entry.id) if entry.kind == "blob" else None
-        )
+            entry, size = found
         return commit_id, ListedEntry("/".join(parts), entry, size)
 
     def _walk(

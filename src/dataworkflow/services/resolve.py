@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId, is_object_id, is_short_id
@@ -22,19 +24,28 @@ def resolve_base(session: Session, repository_id: int, base: str, default_branch
         RevisionNotFound: if nothing matches.
         InvalidRevision: if a short id is ambiguous.
     """
-    if is_object_id(base) and get_commit_tree(session, repository_id, base) is not None:
-        return ObjectId(base)
+    return _resolve_base(session, repository_id, base, default_branch)[0]
+
+
+def _resolve_base(
+    session: Session, repository_id: int, base: str, default_branch: str
+) -> tuple[ObjectId, ObjectId | None]:
+    """``resolve_base``, with the commit's tree where the lookup found it on the way."""
+    if is_object_id(base):
+        tree_id = get_commit_tree(session, repository_id, base)
+        if tree_id is not None:
+            return ObjectId(base), tree_id
     if base == "HEAD":
         base = default_branch
     candidates = [base] if base.startswith("refs/") else []
     candidates += [TAG_PREFIX + base, BRANCH_PREFIX + base]
-    target = get_first_ref(session, repository_id, candidates)
-    if target is not None:
-        return target
+    found = get_first_ref(session, repository_id, candidates)
+    if found is not None:
+        return found
     if is_short_id(base):
         matches = find_commits_by_prefix(session, repository_id, base)
         if len(matches) == 1:
-            return matches[0]
+            return matches[0], None
         if len(matches) > 1:
             raise InvalidRevision(f"short commit id {base!r} is ambiguous")
     raise RevisionNotFound(f"revision {base!r} not found")
@@ -51,7 +62,39 @@ def resolve_revision(
     """
     spec = parse_revision(revision)
     commit_id = resolve_base(session, repository_id, spec.base, default_branch)
-    for op, count in spec.steps:
+    return _walk_steps(session, repository_id, revision, commit_id, spec.steps)
+
+
+def resolve_tree(
+    session: Session, repository_id: int, revision: str, default_branch: str
+) -> tuple[ObjectId, ObjectId]:
+    """``resolve_revision`` and the root tree of the commit it names.
+
+    A plain branch, tag or full id costs one query for both, which every read of a path
+    at a revision starts with.
+
+    Raises:
+        InvalidRevision, RevisionNotFound: see ``resolve_revision``.
+    """
+    spec = parse_revision(revision)
+    commit_id, tree_id = _resolve_base(session, repository_id, spec.base, default_branch)
+    if spec.steps:
+        commit_id = _walk_steps(session, repository_id, revision, commit_id, spec.steps)
+        tree_id = None
+    if tree_id is None:
+        tree_id = get_commit_tree(session, repository_id, commit_id)
+        assert tree_id is not None, f"commit {commit_id} resolved but is not stored"
+    return commit_id, tree_id
+
+
+def _walk_steps(
+    session: Session,
+    repository_id: int,
+    revision: str,
+    commit_id: ObjectId,
+    steps: Sequence[tuple[str, int]],
+) -> ObjectId:
+    for op, count in steps:
         if op == "^":
             if count == 0:
                 continue
