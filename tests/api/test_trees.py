@@ -96,3 +96,55 @@ def test_an_empty_repository_has_no_tree(client) -> None:
 )
 def test_listing_errors(client, sample, query, status, problem_type) -> None:
     assert_problem(client.get(f"{TREE}?{query}"), status, problem_type)
+
+
+# --- pages kept by tree id --------------------------------------------------------------
+
+
+def test_a_listing_follows_its_branch_and_keeps_old_commits(client, db, storage) -> None:
+    # Pages are kept per tree id, so a moved branch lists its new folder at once and the
+    # old commit still lists the old one.
+    create_repository(db, "moving")
+    repo = Repository(db, storage, "moving")
+    first = repo.commit("main", [Put("d/a.txt", b"a"), Put("d/b.txt", b"bb")], "two").commit_id
+    url = "/api/v1/repos/moving/tree?path=d"
+    assert [e["name"] for e in json_of(client.get(url))["entries"]] == ["a.txt", "b.txt"]
+    second = repo.commit("main", [Put("d/b.txt", b"bbb"), Put("d/c.txt", b"c")], "more").commit_id
+    body = json_of(client.get(url))
+    assert body["commit"] == second
+    assert [(e["name"], e["size"]) for e in body["entries"]] == [
+        ("a.txt", 1),
+        ("b.txt", 3),
+        ("c.txt", 1),
+    ]
+    old = json_of(client.get(f"{url}&ref={first}"))
+    assert old["commit"] == first
+    assert [(e["name"], e["size"]) for e in old["entries"]] == [("a.txt", 1), ("b.txt", 2)]
+
+
+def test_one_folder_under_two_paths_lists_each_path(client, db, storage) -> None:
+    # The same tree (same id) at x/ and y/z/: paths in a page are the page's own.
+    create_repository(db, "twins")
+    repo = Repository(db, storage, "twins")
+    repo.commit("main", [Put(p, b"same") for p in ("x/f", "x/g/h", "y/z/f", "y/z/g/h")], "m")
+    for path, limit in (("x", 1000), ("y/z", 1000), ("x", 1), ("y/z", 1)):
+        body = json_of(client.get(f"/api/v1/repos/twins/tree?path={path}&limit={limit}"))
+        assert [e["path"] for e in body["entries"]] == [f"{path}/f", f"{path}/g"][:limit]
+        deep = json_of(
+            client.get(f"/api/v1/repos/twins/tree?path={path}&recursive=true&limit={limit}")
+        )
+        assert [e["path"] for e in deep["entries"]] == [f"{path}/f", f"{path}/g", f"{path}/g/h"][
+            :limit
+        ]
+    ids = {json_of(client.get(f"/api/v1/repos/twins/stat?path={p}"))["id"] for p in ("x", "y/z")}
+    assert len(ids) == 1  # really one tree, so the pages above shared a tree id
+
+
+def test_a_private_repository_is_not_listed_through_a_public_twin(anonymous, db, storage) -> None:
+    # A page kept from a public repository must not answer for a private one holding the
+    # same tree: the access check and the path lookup come before the kept pages.
+    for name, private in (("open", False), ("closed", True)):
+        create_repository(db, name, private=private)
+        Repository(db, storage, name).commit("main", [Put("d/f", b"x")], "m")
+    assert json_of(anonymous.get("/api/v1/repos/open/tree?path=d"))["entries"]
+    assert_problem(anonymous.get("/api/v1/repos/closed/tree?path=d"), 404, "repository-not-found")

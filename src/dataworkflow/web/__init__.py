@@ -15,6 +15,7 @@ from dataworkflow.web.context import Backend
 from dataworkflow.web.errors import register_error_handlers
 from dataworkflow.web.filters import register_filters
 from dataworkflow.web.indexing import register_indexing
+from dataworkflow.web.json_provider import OrjsonProvider
 from dataworkflow.web.security import register_security
 
 MAX_UPLOAD_BYTES = 50 * 1024**3
@@ -30,6 +31,7 @@ def create_app(
     """Build the web app. Tests pass their own settings, database or storage."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(
         SECRET_KEY=settings.flask_secret_key,
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
