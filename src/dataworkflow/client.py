@@ -40,6 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from dataworkflow import errors
+from dataworkflow.core.hashing import BackgroundHash
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import Commit, FileMode, Signature, TreeEntry
 from dataworkflow.errors import (
@@ -1131,12 +1132,15 @@ def _read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
 def _verified(answer: httpx.Response, chunk_size: int) -> Iterator[bytes]:
     """The chunks of a download; a whole body must hash to the blob id (its ETag)."""
     etag = answer.headers.get("ETag", "").strip('"')
-    digest = hashlib.sha256()
-    for chunk in answer.iter_bytes(chunk_size):
-        digest.update(chunk)
-        yield chunk
-    if answer.status_code == 200 and etag and digest.hexdigest() != etag:
-        raise ChecksumMismatch(etag, digest.hexdigest())
+    # Hashed on a helper thread while the caller writes this chunk and the next arrives
+    # (hashlib lets go of the GIL), instead of in turn with them.
+    with BackgroundHash() as digest:
+        for chunk in answer.iter_bytes(chunk_size):
+            digest.update(memoryview(chunk))  # bytes: unchanged while it is hashed
+            yield chunk
+        actual = digest.hexdigest()
+    if answer.status_code == 200 and etag and actual != etag:
+        raise ChecksumMismatch(etag, actual)
 
 
 __all__ = [

@@ -213,6 +213,27 @@ def test_corrupted_answers_are_detected() -> None:
             client.get_commit("r", "main")
 
 
+@pytest.mark.parametrize("tampered", [False, True])
+def test_downloads_in_many_chunks_are_verified_whole(tmp_path, tampered: bool) -> None:
+    # Many chunks, so the hash runs on its helper thread while chunks are written.
+    body = bytes(range(256)) * 12_288  # 3 MiB
+    etag = hashlib.sha256(body).hexdigest()
+    sent = body[:-1] + b"!" if tampered else body
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=sent, headers={"ETag": f'"{etag}"'})
+
+    target = tmp_path / "out.bin"
+    with Client("http://test", transport=httpx.MockTransport(handler)) as client:
+        if tampered:
+            with pytest.raises(ChecksumMismatch):
+                client.download("r", "main", "a.bin", target, chunk_size=64 * 1024)
+            assert list(tmp_path.iterdir()) == []  # nothing renamed into place, no temp left
+        else:
+            assert client.download("r", "main", "a.bin", target, chunk_size=64 * 1024) == len(body)
+            assert target.read_bytes() == body
+
+
 def test_two_writers_racing_on_one_branch_never_lose_a_commit(server, sample) -> None:
     """Both commit on the same head: one lands, the other gets 409, re-reads and retries."""
     head = sample.head
