@@ -3,12 +3,14 @@
 import hashlib
 import io
 import os
+import shutil
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from dataworkflow.core.objects import EMPTY_TREE_ID
+from dataworkflow.core.hashing import hash_bytes
+from dataworkflow.core.objects import EMPTY_TREE_ID, FileMode
 from dataworkflow.errors import (
     AlreadyExists,
     InvalidInput,
@@ -537,6 +539,63 @@ def test_commit_folder_reads_each_file_once_and_reports_each_once(
     assert result.files_stored == len(set(contents.values()))
     assert files(repo) == contents
     assert repo.storage.writes == len(set(contents.values()))
+
+
+def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path, monkeypatch):
+    # A folder whose tree the repository has already has all its blobs: a re-import
+    # looks up only the files of changed folders, and a copied folder stores nothing.
+    from dataworkflow.metadata import objects as object_queries
+
+    contents = {
+        "top.txt": b"top",
+        "a/x.txt": b"ax",
+        "a/deep/y.txt": b"ay",
+        "b/z.txt": b"bz",
+        "b/c/w.txt": b"bcw",
+    }
+    src = tmp_path / "src"
+    make_folder(src, contents)
+    repo.commit_folder(src, "main", "first")
+    asked: list[str] = []
+    lookup = object_queries.existing_blob_ids
+
+    def spy(session, repository_id, ids):
+        ids = list(ids)
+        asked.extend(ids)
+        return lookup(session, repository_id, ids)
+
+    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+    (src / "b" / "c" / "w.txt").write_bytes(b"changed")
+    changed = repo.commit_folder(src, "main", "second")
+    assert changed.created and changed.files_stored == 1
+    blob = {path: repo.stat("main", path).entry.id for path in contents}
+    # Folders b/c, b and the root changed; a and a/deep did not.
+    assert sorted(asked) == sorted({blob["top.txt"], blob["b/z.txt"], blob["b/c/w.txt"]})
+    assert files(repo) == {**contents, "b/c/w.txt": b"changed"}
+
+    asked.clear()
+    writes = repo.storage.writes
+    shutil.copytree(src / "a", src / "a2")
+    copied = repo.commit_folder(src, "main", "copy")
+    assert copied.created and copied.files_stored == 0
+    assert repo.storage.writes == writes
+    assert blob["a/x.txt"] not in asked  # a2's tree is a's: known, not looked into
+    assert files(repo)["a2/deep/y.txt"] == b"ay"
+
+
+def test_outside_known_trees_skips_every_file_below_a_known_folder():
+    from dataworkflow.services.folder import LocalFile, build_trees, outside_known_trees
+
+    def local(path: str, data: bytes) -> LocalFile:
+        parts = tuple(path.split("/"))
+        return LocalFile(parts, path, len(data), 0, FileMode.FILE, hash_bytes(data))
+
+    found = [local(p, p.encode()) for p in ("r.txt", "a/b/c/d.txt", "a/b/e.txt", "a/f.txt")]
+    trees = build_trees(found)
+    known = {trees[("a", "b")].id}
+    assert [f.path for f in outside_known_trees(found, trees, known)] == ["r.txt", "a/f.txt"]
+    assert outside_known_trees(found, trees, {trees[()].id}) == []
+    assert outside_known_trees(found, trees, set()) == found
 
 
 def test_commit_folder_into_a_path_keeps_the_rest(repo, tmp_path):

@@ -246,8 +246,8 @@ def _store_files(
         stored.close()
 
 
-def build_trees(files: list[LocalFile]) -> tuple[Tree, list[Tree]]:
-    """Build every folder's tree bottom-up; return the root and all trees (root last)."""
+def build_trees(files: list[LocalFile]) -> dict[tuple[str, ...], Tree]:
+    """Build every folder's tree bottom-up: by folder (its parts), deepest first, root last."""
     children: dict[tuple[str, ...], dict[str, TreeEntry]] = {(): {}}
     for local in files:
         assert local.id is not None
@@ -256,18 +256,31 @@ def build_trees(files: list[LocalFile]) -> tuple[Tree, list[Tree]]:
         parent = local.parts[:-1]
         name = local.parts[-1]
         children[parent][name] = TreeEntry(name, local.mode, "blob", local.id)
-    trees: list[Tree] = []
     built: dict[tuple[str, ...], Tree] = {}
     for folder in sorted(children, key=len, reverse=True):
-        entries = children[folder]
-        tree = Tree(entries.values())
+        tree = Tree(children[folder].values())
         built[folder] = tree
-        trees.append(tree)
         if folder:
             children[folder[:-1]][folder[-1]] = TreeEntry(
                 folder[-1], FileMode.TREE, "tree", tree.id
             )
-    return built[()], trees
+    return built
+
+
+def outside_known_trees(
+    files: list[LocalFile], trees: dict[tuple[str, ...], Tree], known: set[str]
+) -> list[LocalFile]:
+    """The files in no folder (at any depth) whose tree id is in ``known``.
+
+    A repository has every object below a tree it has (trees are inserted only once
+    their entries are there, and gc deletes a tree with what only it reaches), so only
+    these files' blobs need looking up: on a re-import, most folders are unchanged.
+    """
+    covered: set[tuple[str, ...]] = set()
+    for folder in sorted(trees, key=len):  # parents first
+        if trees[folder].id in known or (folder and folder[:-1] in covered):
+            covered.add(folder)
+    return [f for f in files if f.parts[:-1] not in covered]
 
 
 def iter_unique(files: list[LocalFile]) -> Iterator[LocalFile]:

@@ -79,6 +79,7 @@ from dataworkflow.services.folder import (
     build_trees,
     hash_files,
     iter_unique,
+    outside_known_trees,
     scan_folder,
 )
 from dataworkflow.services.graph import ahead_behind, is_ancestor
@@ -491,12 +492,18 @@ class Repository:
 
         bulk = self.storage if isinstance(self.storage, SupportsLocalFiles) else None
         hash_files(scan.files, stat_cache, hashed, store=bulk)
-        subtree, trees = build_trees(scan.files)
+        folders = build_trees(scan.files)
+        subtree = folders[()]
         with self.db.reading() as session:
-            known = object_queries.existing_blob_ids(
-                session, self.id, (f.id for f in scan.files if f.id is not None)
+            known_trees = object_queries.existing_tree_ids(
+                session, self.id, (tree.id for tree in folders.values())
             )
-        unknown = [f for f in iter_unique(scan.files) if f.id not in known]
+            unchecked = outside_known_trees(scan.files, folders, known_trees)
+            known = object_queries.existing_blob_ids(
+                session, self.id, (f.id for f in unchecked if f.id is not None)
+            )
+        trees = [tree for tree in folders.values() if tree.id not in known_trees]
+        unknown = [f for f in iter_unique(unchecked) if f.id not in known]
         to_store = [f for f in unknown if not f.stored]
         if progress:
             progress("plan", len(to_store), sum(f.size for f in to_store))
