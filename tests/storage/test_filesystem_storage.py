@@ -313,6 +313,7 @@ def test_put_files_stopped_early_cancels_the_rest(storage, tmp_path) -> None:
 @pytest.mark.parametrize("count", [3, 300])  # below and above BULK_MIN_FILES
 def test_get_files_writes_verified_files_with_modes(storage, tmp_path, count) -> None:
     contents = [f"object {n}".encode() * (n % 5 + 1) for n in range(count)]
+    contents[1] = os.urandom(3 * 1024 * 1024 + 5)  # read in several chunks
     ids = [storage.put_bytes(c).id for c in contents]
     out = tmp_path / "out"
     out.mkdir()

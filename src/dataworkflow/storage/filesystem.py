@@ -34,7 +34,7 @@ from dataworkflow.core.hashing import CHUNK_SIZE, BackgroundHash, hash_bytes
 from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
 from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
-from dataworkflow.storage.localfiles import write_verified
+from dataworkflow.storage.localfiles import write_verified_from
 
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
@@ -523,8 +523,15 @@ def _get_batch(root: str, files: list[tuple[ObjectId, str, bool]]) -> list[int]:
     storage = FileSystemStorage(root)
     sizes = []
     for object_id, path, executable in files:
-        with storage.open(object_id) as source:
-            sizes.append(write_verified(source, path, object_id, executable))
+        try:
+            fd = os.open(storage._path(object_id), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ObjectNotFound(object_id) from None
+        try:
+            read = functools.partial(os.read, fd)
+            sizes.append(write_verified_from(read, path, object_id, executable))
+        finally:
+            os.close(fd)
     return sizes
 
 
