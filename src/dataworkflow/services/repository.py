@@ -754,35 +754,8 @@ class Repository:
             RevisionNotFound, PathNotFound: if either is missing.
             NotAFile: if the path is a file.
         """
-        return self.list_tree_at(
-            rev,
-            path,
-            recursive=recursive,
-            after=after,
-            limit=limit,
-            folders_first=folders_first,
-        )[1]
-
-    def list_tree_at(
-        self,
-        rev: str | None = None,
-        path: str = "",
-        *,
-        recursive: bool = False,
-        after: str | None = None,
-        limit: int | None = None,
-        folders_first: bool = False,
-    ) -> tuple[ObjectId, list[ListedEntry]]:
-        """``list_tree``, and the commit the revision resolved to, from one read.
-
-        A client paging through a branch passes that commit back as the revision, so
-        every page lists the same snapshot even if the branch moves meanwhile.
-
-        Raises:
-            InvalidInput, RevisionNotFound, PathNotFound, NotAFile: see ``list_tree``.
-        """
         with self.db.reading() as session:
-            commit_id, folder = self._locate(session, rev, path)
+            folder = self._stat(session, rev, path)
             if folder.entry.kind != "tree":
                 raise NotAFile(f"{folder.path!r} is a file, not a folder")
             prefix = f"{folder.path}/" if folder.path else ""
@@ -793,7 +766,7 @@ class Repository:
                     # comes before "a-b" although "-" sorts before "/" as bytes.
                     cut = _path_key(prefix + after)
                     listed = [e for e in listed if _path_key(e.path) > cut]
-                return commit_id, listed[:limit] if limit is not None else listed
+                return listed[:limit] if limit is not None else listed
             after_kind = None
             if folders_first and after is not None:
                 after_kind, _, after = after.partition(":")
@@ -808,7 +781,7 @@ class Repository:
                 folders_first=folders_first,
                 after_kind=after_kind,
             )
-            return commit_id, [ListedEntry(prefix + e.name, e, size) for e, size in entries]
+            return [ListedEntry(prefix + e.name, e, size) for e, size in entries]
 
     def walk(self, rev: str | None = None, path: str = "") -> Iterator[ListedEntry]:
         """Every file and folder below ``path``, depth first, folders before their content.

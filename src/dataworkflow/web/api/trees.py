@@ -76,7 +76,7 @@ def list_tree(repo: str) -> ResponseReturnValue:
 
 
 def _list_page(repo: str, commit_id: str, key: _Key) -> _Page:
-    _, listed = repository(repo).list_tree_at(
+    listed = repository(repo).list_tree(
         commit_id, key.path, recursive=key.recursive, after=key.after, limit=key.limit + 1
     )
     page = listed[: key.limit]
