@@ -24,6 +24,7 @@ import platform
 import pstats
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -102,35 +103,44 @@ def run(
 
 
 class Installation:
-    """A fresh dw installation: its own SQLite file, storage folder and stat cache folder."""
+    """A fresh dw installation: its own SQLite file, storage folder and stat cache folder.
+
+    Its ``dw`` commands share the run's agent folder (see :func:`agent_folder`); the
+    untimed ``dw repo create`` starts the agent, and the timed commands run once it
+    answers, as every ``dw`` command after a user's first one does.
+    """
 
     def __init__(self, folder: Path, profile_dir: Path | None = None) -> None:
         self.folder = folder
         self.profile_dir = profile_dir
         folder.mkdir(parents=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "DW_"))}
         env.update(
             DATABASE_URL=f"sqlite:///{folder / 'meta.db'}",
             STORAGE_PATH=str(folder / "storage"),
             DW_CACHE_DIR=str(folder / "cache"),
             DW_AUTHOR_NAME="bench",
             DW_AUTHOR_EMAIL="bench@localhost",
+            DW_RUNTIME_DIR=str(agent_folder()),
         )
         self.env = env
         # Migrates the new SQLite file, so that no timed command pays for it.
         self.dw("repo", "create", REPO)
+        wait_for_agent()
 
     def dw(self, *args: str | Path, timed: bool = False, label: str = "") -> tuple[str, float]:
         """Run ``dw ARGS``; under --profile (and a label) in cProfile, printing its hotspots."""
         argv: list[str | Path] = [DW, *args]
         prof = None
+        env = self.env
         if self.profile_dir is not None and label:
             prof = self.profile_dir / f"{label}.prof"
             argv = [sys.executable, "-m", "cProfile", "-o", prof, *argv]
+            env = {**env, "DW_AGENT": "off"}  # profile this process, not a thin client
         done, seconds = run(
             argv,
             cwd=self.folder,
-            env=self.env,
+            env=env,
             what=f"dw {' '.join(map(str, args[:1]))}",
             timed=timed,
         )
@@ -143,6 +153,33 @@ class Installation:
     ) -> tuple[object, float]:
         out, seconds = self.dw(*args, "--json", timed=timed, label=label)
         return json.loads(out), seconds
+
+
+_AGENT_FOLDER: list[Path] = []
+
+
+def agent_folder() -> Path:
+    """The run's ``DW_RUNTIME_DIR``: removed with the work folder, so its agents leave."""
+    if not _AGENT_FOLDER:
+        _AGENT_FOLDER.append(Path(tempfile.mkdtemp(prefix="dw-bench-agents-")))
+    return _AGENT_FOLDER[0]
+
+
+def wait_for_agent(seconds: float = 60.0) -> None:
+    """Wait until an agent answers in :func:`agent_folder` (BenchError if none does)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for path in agent_folder().glob("agent-*.sock"):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(path))
+                return
+            except OSError:
+                pass
+            finally:
+                probe.close()
+        time.sleep(0.05)
+    raise BenchError(f"no dw agent answered in {agent_folder()} within {seconds:.0f} s")
 
 
 def print_profile(label: str, seconds: float, prof: Path) -> None:
@@ -340,7 +377,9 @@ class SmallTimes:
         return min(values) if values else None
 
 
-def bench_small(work: Path, sizes: CliSizes, dvc: Dvc, profile: bool) -> tuple[SmallTimes, float]:
+def bench_small(
+    work: Path, sizes: CliSizes, dvc: Dvc, profile: bool
+) -> tuple[SmallTimes, tuple[float, float]]:
     n = sizes.small_files
     source = work / "small"
     log(f"small files: generating {n:,} files of 1-8 KiB (seed {SEED})")
@@ -350,6 +389,7 @@ def bench_small(work: Path, sizes: CliSizes, dvc: Dvc, profile: bool) -> tuple[S
     expected_paths = {rel for rel, _ in plan}
     times = SmallTimes()
     startup: list[float] = []
+    cold: list[float] = []
 
     for round_no in range(ROUNDS):
         tools = ["git", "dvc", "ours"]
@@ -476,13 +516,17 @@ def bench_small(work: Path, sizes: CliSizes, dvc: Dvc, profile: bool) -> tuple[S
             check(len(got) == n, f"{who} exported {len(got)} of {n} files")
             check(got == tree_digests(expected), f"{who}'s export differs from its source")
 
-        # (info) start-up cost of one dw process
+        # (info) start-up cost of one dw command, with the agent and without
         for _ in range(3):
             startup.append(inst.dw("repo", "list", timed=True)[1])
+            cold_env = {**inst.env, "DW_AGENT": "off"}
+            cold.append(
+                run([DW, "repo", "list"], cwd=inst.folder, env=cold_env, what="dw", timed=True)[1]
+            )
         shutil.rmtree(root)
 
     shutil.rmtree(source)
-    return times, min(startup)
+    return times, (min(startup), min(cold))
 
 
 # --- figure 3: large files ------------------------------------------------------------------
@@ -564,7 +608,7 @@ def unavailable(name: str, goal: str, dvc: Dvc) -> Figure:
 def figures(
     sizes: CliSizes,
     small: SmallTimes,
-    startup: float,
+    startup: tuple[float, float],
     large: dict[str, float],
     total: int,
     dvc: Dvc,
@@ -641,11 +685,22 @@ def figures(
                 None,
             )
         )
+    warm, cold = startup
     rows.append(
         Figure(
             "  (info) dw start-up",
-            f"{startup:.2f} s",
+            f"{warm:.2f} s",
             "`dw repo list`, best of 6",
+            "-",
+            "-",
+            None,
+        )
+    )
+    rows.append(
+        Figure(
+            "  (info) ... with DW_AGENT=off",
+            f"{cold:.2f} s",
+            "the same, no agent",
             "-",
             "-",
             None,
@@ -748,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+        for folder in _AGENT_FOLDER:
+            shutil.rmtree(folder, ignore_errors=True)  # its agents leave within a second
 
     dvc_line = f"{dvc.version} ({dvc.note})" if dvc.available else f"unavailable: {dvc.reason}"
     print(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,34 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI must run every suite)")
     pytest.skip(reason)
+
+
+# --- dw agents --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dw_agents_of_this_run() -> Iterator[None]:
+    """`dw` subprocesses of this run share agents in a folder removed at the end.
+
+    An agent leaves within a second of its socket file going away, so no agent outlives
+    the run (by default one would wait 10 minutes for more commands). The folder has a
+    short name: a socket's path must fit in 108 bytes.
+    """
+    from dataworkflow.cli.launcher import IDLE_ENV, RUNTIME_DIR_ENV
+
+    folder = tempfile.mkdtemp(prefix="dw-agents-")
+    saved = {name: os.environ.get(name) for name in (RUNTIME_DIR_ENV, IDLE_ENV)}
+    os.environ[RUNTIME_DIR_ENV] = folder
+    os.environ[IDLE_ENV] = "120"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- S3 -------------------------------------------------------------------------------

@@ -280,11 +280,9 @@ def run_dw(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed `dw` script as a subprocess, with only the given settings."""
 
     def run(*args: str, env: dict[str, str], cwd: Path | None = None, **kwargs):
-        clean = {
-            k: v
-            for k, v in os.environ.items()
-            if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
-        }
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+        agents = ("DW_RUNTIME_DIR", "DW_AGENT_IDLE")  # the run's agents (tests/conftest.py)
+        clean = {k: v for k, v in os.environ.items() if k in keep + agents}
         return subprocess.run(
             [str(DW_SCRIPT), *args],
             env={**clean, **env},

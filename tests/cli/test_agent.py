@@ -1,0 +1,229 @@
+"""The warm agent, as real processes: commands run in it behave as in a process of their own."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dataworkflow.cli import launcher
+from tests.cli.conftest import DW_SCRIPT, base_env, filesystem_env, write_tree
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the agent is used on Linux only"
+)
+READY_SECONDS = 60.0  # an agent imports for ~1-3 s; a loaded CI machine may be slower
+
+
+def wait_for(condition, what: str, seconds: float = READY_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def answers(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def agent_gone(path: str) -> bool:
+    """Whether no agent holds the lock of ``path`` any more."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Path]:
+    """A runtime folder of this test's own (short path); its agents leave with it."""
+    folder = Path(tempfile.mkdtemp(prefix="dw-a-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def env(tmp_path: Path, runtime: Path) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+    return {
+        **{k: v for k, v in os.environ.items() if k in keep},
+        **base_env(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path),
+        **filesystem_env(tmp_path),
+        "DW_RUNTIME_DIR": str(runtime),
+        "DW_AGENT_IDLE": "60",
+    }
+
+
+def dw(*args: str, env: dict[str, str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(DW_SCRIPT), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+def warm_agent(env: dict[str, str], cwd: Path, runtime: Path) -> str:
+    """Run one command (which starts the agent), then wait until the agent answers."""
+    assert dw("repo", "create", "data", env=env, cwd=cwd).returncode == 0
+    sockets: list[Path] = []
+
+    def listening() -> bool:
+        sockets[:] = list(runtime.glob("agent-*.sock"))
+        return len(sockets) == 1 and answers(str(sockets[0]))
+
+    wait_for(listening, "the agent to listen")
+    return str(sockets[0])
+
+
+def test_commands_in_the_agent_behave_like_their_own_process(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    path = warm_agent(env, cwd, runtime)
+    write_tree(tmp_path / "src", {"a.csv": b"x,y\n1,2\n", "sub/b.bin": bytes(range(256))})
+
+    # Arguments, environment and working folder are the caller's: a relative DIR works.
+    imported = dw("import", "../src", "data", "-m", "first", "--json", env=env, cwd=cwd)
+    assert imported.returncode == 0, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["created"] and report["files"] == 2
+
+    # Binary stdout through a pipe, byte for byte.
+    cat = dw("cat", "data", "main", "sub/b.bin", env=env, cwd=cwd)
+    assert cat.returncode == 0 and cat.stdout == bytes(range(256))
+
+    # stdin is the caller's too.
+    created = dw(
+        "user", "create", "ann", "--email", "a@x.org", "--password-stdin",
+        env=env, cwd=cwd, input=b"correct horse battery\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    # Errors: one line on stderr and the command's exit status.
+    missing = dw("show", "data", "nope", env=env, cwd=cwd)
+    assert missing.returncode == 1
+    assert missing.stderr.decode().strip().splitlines()[-1].startswith("error: ")
+    assert b"Traceback" not in missing.stderr
+    usage = dw("log", env=env, cwd=cwd)
+    assert usage.returncode == 2
+
+    # A .env in the caller's folder is read, as without the agent.
+    (cwd / ".env").write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'other.db'}\n")
+    other = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    listed = dw("repo", "list", "--json", env=other, cwd=cwd)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+    assert answers(path)  # all of it went to one agent, still up
+    assert len(list(runtime.glob("agent-*.sock"))) == 1
+
+
+def test_run_in_agent_reports_the_status_of_a_command_it_ran(
+    env, tmp_path, runtime, monkeypatch, capfd
+):
+    """Called directly: a status (not None) shows the agent, not this process, ran it."""
+    cwd = tmp_path / "cwd"
+    path = warm_agent(env, cwd, runtime)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(cwd)
+    capfd.readouterr()
+    assert launcher.run_in_agent(path, ["dw", "repo", "list", "--json"]) == 0
+    out, _ = capfd.readouterr()
+    assert [r["name"] for r in json.loads(out)] == ["data"]
+    assert launcher.run_in_agent(path, ["dw", "repo", "show", "missing"]) == 1
+    _, err = capfd.readouterr()
+    assert err.startswith("error: ")
+
+
+def test_ctrl_c_reaches_the_command_in_the_agent(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    warm_agent(env, cwd, runtime)
+    process = subprocess.Popen(
+        [str(DW_SCRIPT), "user", "create", "bob", "--email", "b@x.org", "--password-stdin"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # the command now waits for a line on stdin (earlier is fine too)
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the bug this guards against
+        process.kill()
+        raise
+    assert process.returncode == 130
+    assert stderr.decode().strip().splitlines()[-1] == "error: interrupted"
+    assert b"Traceback" not in stderr
+    again = dw(
+        "user", "create", "bob", "--email", "b@x.org", "--password-stdin",
+        env=env, cwd=cwd, input=b"a long enough password\n",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr  # the interrupted one created nothing
+
+
+def test_agent_survives_a_malformed_request(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    path = warm_agent(env, cwd, runtime)
+    for garbage in (b"", b"\x00\x00\x00\x05hello", b"not even a header"):
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        client.sendall(garbage)
+        client.shutdown(socket.SHUT_WR)
+        assert client.recv(16) == b""  # the agent hangs up
+        client.close()
+    assert dw("repo", "list", env=env, cwd=cwd).returncode == 0
+    assert answers(path)
+
+
+def test_agent_leaves_when_idle(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    path = warm_agent({**env, "DW_AGENT_IDLE": "1"}, cwd, runtime)
+    wait_for(lambda: agent_gone(path), "the idle agent to leave", seconds=30)
+    assert not os.path.exists(path)
+
+
+def test_agent_leaves_when_its_socket_is_removed(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    path = warm_agent(env, cwd, runtime)
+    os.unlink(path)
+    wait_for(lambda: agent_gone(path), "the agent to notice its socket is gone", seconds=30)
+    # The next command runs in its own process and starts a new agent.
+    assert dw("repo", "list", env=env, cwd=cwd).returncode == 0
+    wait_for(lambda: answers(path), "a new agent")
+
+
+def test_dw_agent_off_starts_no_agent(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    done = dw("repo", "create", "data", env={**env, "DW_AGENT": "off"}, cwd=cwd)
+    assert done.returncode == 0
+    time.sleep(0.5)
+    assert list(runtime.glob("agent-*")) == []
