@@ -490,7 +490,7 @@ def test_real_ctrl_c_in_a_process(tmp_path):
         **base_env(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path),
         **filesystem_env(tmp_path),
     }
-    folder = write_tree(tmp_path / "src", {f"d{i % 7}/f{i}": os.urandom(64) for i in range(400)})
+    folder = write_tree(tmp_path / "src", {f"d{i % 7}/f{i}": os.urandom(64) for i in range(600)})
     script = (
         "import sys, time\n"
         "from dataworkflow.storage.filesystem import FileSystemStorage\n"
@@ -498,7 +498,7 @@ def test_real_ctrl_c_in_a_process(tmp_path):
         "def slow(self, path):\n"
         "    sys.stderr.write('hashing\\n'); sys.stderr.flush(); time.sleep(0.02)\n"
         "    return original(self, path)\n"
-        "FileSystemStorage.put_local = slow  # 400 files: stored by forked processes\n"
+        "FileSystemStorage.put_local = slow  # 600 files: stored by forked processes\n"
         "from dataworkflow.cli import main\n"
         "main(sys.argv[1:], prog_name='dw')\n"
     )

@@ -109,7 +109,7 @@ def test_export_of_many_files_round_trips(db, repo, tmp_path, storage_kind):
 
     if storage_kind == "memory":
         repo = Repository(db, MemoryStorage(), "test")
-    files = {f"d{n % 7}/sub{n % 3}/f{n}.txt": f"content {n}".encode() * n for n in range(300)}
+    files = {f"d{n % 7}/sub{n % 3}/f{n}.txt": f"content {n}".encode() * n for n in range(600)}
     repo.commit(
         "main",
         [Put(p, data, executable=n % 5 == 0) for n, (p, data) in enumerate(files.items())],
@@ -119,8 +119,8 @@ def test_export_of_many_files_round_trips(db, repo, tmp_path, storage_kind):
 
     stats = repo.export("main", tmp_path / "out", progress=lambda f, b: progress.append((f, b)))
 
-    assert (stats.files, stats.bytes, stats.folders) == (300, sum(map(len, files.values())), 28)
-    assert progress[-1] == (300, stats.bytes) and len(progress) == 300
+    assert (stats.files, stats.bytes, stats.folders) == (600, sum(map(len, files.values())), 28)
+    assert progress[-1] == (600, stats.bytes) and len(progress) == 600
     for n, (path, data) in enumerate(files.items()):
         target = tmp_path / "out" / path
         assert target.read_bytes() == data

@@ -241,7 +241,7 @@ def _local_files(folder: Path, contents: list[bytes]) -> list[tuple[str, int]]:
     return files
 
 
-@pytest.mark.parametrize("count", [3, 300])  # below and above BULK_MIN_FILES
+@pytest.mark.parametrize("count", [3, 600])  # below and above BULK_MIN_FILES
 def test_put_files_stores_each_file_and_yields_in_order(
     storage: FileSystemStorage, tmp_path: Path, count: int
 ) -> None:
@@ -286,7 +286,7 @@ def test_put_files_syncs_once_at_the_end(storage, tmp_path, monkeypatch) -> None
     assert len(syncs) == 1
 
 
-@pytest.mark.parametrize("count", [3, 300])
+@pytest.mark.parametrize("count", [3, 600])  # below and above BULK_MIN_FILES
 def test_put_files_raises_for_a_missing_file(storage, tmp_path, count) -> None:
     files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(count)])
     missing = str(tmp_path / "src" / "gone")
@@ -310,7 +310,7 @@ def test_put_files_stopped_early_cancels_the_rest(storage, tmp_path) -> None:
 # --- get_files: objects out to new local files, verified ---------------------------------
 
 
-@pytest.mark.parametrize("count", [3, 300])  # below and above BULK_MIN_FILES
+@pytest.mark.parametrize("count", [3, 600])  # below and above BULK_MIN_FILES
 def test_get_files_writes_verified_files_with_modes(storage, tmp_path, count) -> None:
     contents = [f"object {n}".encode() * (n % 5 + 1) for n in range(count)]
     contents[1] = os.urandom(3 * 1024 * 1024 + 5)  # read in several chunks
@@ -327,7 +327,7 @@ def test_get_files_writes_verified_files_with_modes(storage, tmp_path, count) ->
         assert bool((out / f"f{n}").stat().st_mode & stat.S_IXUSR) == (n % 2 == 1)
 
 
-@pytest.mark.parametrize("count", [3, 300])
+@pytest.mark.parametrize("count", [3, 600])  # below and above BULK_MIN_FILES
 def test_get_files_refuses_corrupt_objects_and_removes_the_file(storage, tmp_path, count) -> None:
     ids = [storage.put_bytes(f"object {n}".encode()).id for n in range(count)]
     bad = ids[count // 2]

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.core.ids import ObjectId
-from dataworkflow.core.names import validate_name_bytes
+from dataworkflow.core.names import validate_name, validate_name_bytes
 from dataworkflow.core.objects import FileMode, Tree, TreeEntry
 from dataworkflow.errors import InvalidInput, InvalidName
 from dataworkflow.storage.base import SupportsLocalFiles
@@ -42,11 +42,12 @@ class LocalFile:
     """The content of a small file, kept from hashing so storing it needs no second read."""
     stored: bool = False
     """Whether hashing stored the bytes already (storage that copies local files itself)."""
+    relpath: str = ""
+    """The ``/``-joined path below the folder (from ``parts`` when not given)."""
 
-    @property
-    def relpath(self) -> str:
-        """The ``/``-joined path below the folder."""
-        return "/".join(self.parts)
+    def __post_init__(self) -> None:
+        if not self.relpath:
+            self.relpath = "/".join(self.parts)
 
 
 class StatCache(Protocol):
@@ -88,48 +89,62 @@ def scan_folder(root: Path, ignore: IgnoreRule | None = None) -> FolderScan:
     if not root.is_dir():
         raise InvalidInput(f"{str(root)!r} is not a folder")
     scan = FolderScan()
+    files = scan.files
+    executable = stat.S_IXUSR
+    plain, runnable = FileMode.FILE, FileMode.EXECUTABLE
 
-    def walk(directory: str, parts: tuple[str, ...]) -> None:
+    # Per file this is the hot loop of a re-import (20,000 files: every one is listed and
+    # stat'ed), so it works on str paths (no decoding per name: scandir's names are
+    # surrogate-escaped, which validate_name rejects just as bytes that are not UTF-8)
+    # and builds each relative path once, by concatenation.
+    def walk(directory: str, parts: tuple[str, ...], prefix: str) -> None:
         try:
-            entries = list(os.scandir(os.fsencode(directory)))
+            with os.scandir(directory) as listing:
+                entries = list(listing)
         except PermissionError:
             raise InvalidInput(f"permission denied reading folder {directory!r}") from None
         for entry in entries:
-            raw_name = entry.name
+            name = entry.name
             try:
-                name = validate_name_bytes(raw_name)
-            except InvalidName as exc:
-                where = os.fsdecode(os.path.join(os.fsencode(directory), raw_name))
-                raise InvalidName(f"cannot store {where!r}: {exc}") from None
-            child_parts = (*parts, name)
-            relpath = "/".join(child_parts)
-            full = os.fsdecode(entry.path)
+                validate_name(name)
+            except InvalidName:
+                _refuse_name(entry.path, name)
+            relpath = prefix + name
             if entry.is_symlink():
                 scan.skipped.append(f"{relpath} (symbolic link)")
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if ignore is not None and ignore(relpath, True):
                     continue
-                walk(full, child_parts)
+                walk(entry.path, (*parts, name), relpath + "/")
             elif entry.is_file(follow_symlinks=False):
                 if ignore is not None and ignore(relpath, False):
                     continue
                 info = entry.stat(follow_symlinks=False)
-                executable = bool(info.st_mode & stat.S_IXUSR)
-                scan.files.append(
+                files.append(
                     LocalFile(
-                        child_parts,
-                        full,
+                        (*parts, name),
+                        entry.path,
                         info.st_size,
                         info.st_mtime_ns,
-                        FileMode.EXECUTABLE if executable else FileMode.FILE,
+                        runnable if info.st_mode & executable else plain,
+                        relpath=relpath,
                     )
                 )
             else:
                 scan.skipped.append(f"{relpath} (not a regular file)")
 
-    walk(str(root), ())
+    walk(str(root), (), "")
     return scan
+
+
+def _refuse_name(path: str, name: str) -> NoReturn:
+    """Raise InvalidName for a name found on disk, describing it by its raw bytes."""
+    try:
+        validate_name_bytes(os.fsencode(name))
+    except InvalidName as exc:
+        raise InvalidName(f"cannot store {path!r}: {exc}") from None
+    raise InvalidName(f"cannot store {path!r}")  # pragma: no cover - validate_name refused it
 
 
 def _hash_file(path: str) -> tuple[ObjectId, int]:
@@ -251,11 +266,14 @@ def build_trees(files: list[LocalFile]) -> dict[tuple[str, ...], Tree]:
     children: dict[tuple[str, ...], dict[str, TreeEntry]] = {(): {}}
     for local in files:
         assert local.id is not None
-        for depth in range(len(local.parts) - 1):
-            children.setdefault(local.parts[: depth + 1], {})
-        parent = local.parts[:-1]
-        name = local.parts[-1]
-        children[parent][name] = TreeEntry(name, local.mode, "blob", local.id)
+        parts = local.parts
+        parent = parts[:-1]
+        entries = children.get(parent)
+        if entries is None:  # a new folder: register it and any new ancestor
+            for depth in range(1, len(parent) + 1):
+                children.setdefault(parent[:depth], {})
+            entries = children[parent]
+        entries[parts[-1]] = TreeEntry(parts[-1], local.mode, "blob", local.id)
     built: dict[tuple[str, ...], Tree] = {}
     for folder in sorted(children, key=len, reverse=True):
         tree = Tree(children[folder].values())

@@ -40,8 +40,10 @@ _FILE_MODE = 0o444  # objects never change; read-only guards against accidental 
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _WHOLE_READ = CHUNK_SIZE  # files below this are read in one piece, then written
-BULK_MIN_FILES = 64
-"""Fewer files than this are stored on the calling thread: forking costs more."""
+BULK_MIN_FILES = 512
+"""Fewer files than this are stored on the calling thread: forking costs more (measured,
+files of 1-8 KiB, best of 3: 200 files 57 ms here vs 92 ms in the pool; 500: 177 vs 207;
+1,000: 779 vs 462)."""
 BULK_BATCH_FILES = 256
 BULK_BATCH_BYTES = 16 * CHUNK_SIZE
 BULK_WORKERS = max(1, min(8, os.cpu_count() or 1))
