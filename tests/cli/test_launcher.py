@@ -48,6 +48,16 @@ def test_agent_can_be_turned_off_and_never_serves_dw_serve():
     assert not launcher.agent_enabled(["dw", "--server", "http://h", "serve"], {})
 
 
+def test_password_prompts_on_a_terminal_run_in_their_own_process(monkeypatch):
+    """A hidden prompt needs the controlling terminal, which the agent's child lacks."""
+    monkeypatch.setattr(launcher, "_stdin_is_terminal", lambda: True)
+    assert not launcher.agent_enabled(["dw", "user", "create", "ann", "--email", "a@x"], {})
+    assert not launcher.agent_enabled(["dw", "token", "create", "ann", "--scope", "read"], {})
+    assert launcher.agent_enabled(["dw", "repo", "list"], {})
+    monkeypatch.setattr(launcher, "_stdin_is_terminal", lambda: False)
+    assert launcher.agent_enabled(["dw", "user", "create", "ann", "--email", "a@x"], {})
+
+
 def test_runtime_dir_choice():
     assert launcher.runtime_dir({"DW_RUNTIME_DIR": "/x/y"}) == "/x/y"
     assert launcher.runtime_dir({"XDG_RUNTIME_DIR": "/run/user/7"}) == "/run/user/7/dataworkflow"

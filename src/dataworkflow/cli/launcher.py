@@ -19,7 +19,8 @@ Rules that keep the agent safe to share:
 - The socket lives in a folder only this user can enter (``DW_RUNTIME_DIR``, else
   ``$XDG_RUNTIME_DIR/dataworkflow``, else ``/tmp/dataworkflow-UID``), and the agent
   also checks the peer's user id.
-- ``DW_AGENT=off`` runs every command in its own process; ``dw serve`` always does.
+- ``DW_AGENT=off`` runs every command in its own process; ``dw serve`` always does, and
+  so do ``dw user`` and ``dw token`` when stdin is a terminal (hidden password prompts).
 
 This module imports only the standard library's lighter modules: it runs on every call.
 The request is sent with :mod:`marshal` (built in; ``json`` alone costs ~10 ms here to
@@ -52,6 +53,10 @@ REPLY = struct.Struct("!ci")
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 _RUN_HERE = frozenset({"serve"})
 """Commands that always run in their own process (long-lived servers)."""
+_PROMPTS_ON_A_TERMINAL = frozenset({"user", "token"})
+"""Commands that may ask for a password when stdin is a terminal. A hidden prompt needs
+the controlling terminal (``/dev/tty``), which the agent's child does not have: there
+the password would be read with echo on."""
 
 
 def main() -> NoReturn:
@@ -74,7 +79,17 @@ def agent_enabled(argv: Sequence[str], environ: dict[str, str] | os._Environ[str
         return False
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
         return False
-    return command_name(argv[1:]) not in _RUN_HERE
+    command = command_name(argv[1:])
+    if command in _PROMPTS_ON_A_TERMINAL and _stdin_is_terminal():
+        return False
+    return command not in _RUN_HERE
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
 
 
 def command_name(args: Sequence[str]) -> str | None:
