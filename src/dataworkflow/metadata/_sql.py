@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Dialect, Executable, Table
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 T = TypeVar("T")
 
@@ -27,13 +28,19 @@ def insert_ignoring_duplicates(
 
     Concurrent writers may store the same content-addressed object at the same time;
     the second insert must be a no-op, not an error.
+
+    Rows of one call share their keys. The statement is compiled once and run with the
+    driver's ``executemany``: SQLAlchemy's per-row parameter handling was a third of
+    inserting a tree's entries (5,000 rows on SQLite: 98-113 ms, 68-73 ms without it).
+    Columns whose type converts values on the way in keep the compiled path.
     """
     all_rows = list(rows)
     if not all_rows:
         return
-    dialect = session.get_bind().dialect.name
+    connection = session.connection()
+    dialect = connection.dialect
     # Imported here: a SQLite installation never needs the PostgreSQL dialect's modules.
-    if dialect == "postgresql":
+    if dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         statement: Executable = pg_insert(table).on_conflict_do_nothing()
@@ -41,5 +48,21 @@ def insert_ignoring_duplicates(
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         statement = sqlite_insert(table).on_conflict_do_nothing()
+    keys = list(all_rows[0])
+    if any(_converts(table.c[key].type, dialect) for key in keys):
+        for part in chunked(all_rows, batch):
+            session.execute(statement, list(part))
+        return
+    compiled = statement.compile(dialect=dialect, column_keys=keys)  # type: ignore[attr-defined]
+    sql = str(compiled)
+    order = compiled.positiontup
     for part in chunked(all_rows, batch):
-        session.execute(statement, list(part))
+        if order is None:  # named parameters (psycopg's pyformat): the dicts as they are
+            connection.exec_driver_sql(sql, list(part))
+        else:  # positional (SQLite's qmark): values in the compiled order
+            connection.exec_driver_sql(sql, [tuple(row[key] for key in order) for row in part])
+
+
+def _converts(column_type: TypeEngine[Any], dialect: Dialect) -> bool:
+    """Whether values of this type are converted before the driver sees them."""
+    return column_type.dialect_impl(dialect).bind_processor(dialect) is not None
