@@ -141,3 +141,11 @@ def test_start_agent_is_skipped_while_one_holds_the_lock(short_dir, monkeypatch)
         os.close(lock)
     launcher.start_agent(path, {})
     assert len(started) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("30", 30.0), ("0.5", 0.5), ("", 600), ("soon", 600), ("-5", 600), ("0", 600), ("inf", 600)],
+)
+def test_idle_seconds_falls_back_to_the_default_for_bad_values(value, expected):
+    assert launcher.idle_seconds({"DW_AGENT_IDLE": value}) == expected

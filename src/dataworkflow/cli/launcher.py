@@ -279,6 +279,15 @@ def _umask() -> int:
     return mask
 
 
+def idle_seconds(environ: dict[str, str] | os._Environ[str]) -> float:
+    """``DW_AGENT_IDLE`` as a positive number of seconds, else the default."""
+    try:
+        value = float(environ.get(IDLE_ENV) or DEFAULT_IDLE_SECONDS)
+    except ValueError:
+        return DEFAULT_IDLE_SECONDS
+    return value if 0 < value < float("inf") else DEFAULT_IDLE_SECONDS
+
+
 def start_agent(path: str, environ: dict[str, str] | os._Environ[str]) -> None:
     """Start an agent for ``path`` in the background, unless one is starting already."""
     import fcntl
@@ -294,7 +303,7 @@ def start_agent(path: str, environ: dict[str, str] | os._Environ[str]) -> None:
         os.close(lock)
         return
     os.close(lock)  # the agent takes it for its lifetime; a race is settled there
-    idle = environ.get(IDLE_ENV) or str(DEFAULT_IDLE_SECONDS)
+    idle = str(idle_seconds(environ))
     try:
         with open(f"{path[: -len('.sock')]}.log", "ab") as log:
             subprocess.Popen(
