@@ -39,7 +39,7 @@ import sys
 
 TYPE_CHECKING = False  # typing and collections.abc are not imported at run time
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import NoReturn
 
 AGENT_ENV = "DW_AGENT"
@@ -73,7 +73,7 @@ def main() -> NoReturn:
     sys.exit(group())
 
 
-def agent_enabled(argv: Sequence[str], environ: dict[str, str] | os._Environ[str]) -> bool:
+def agent_enabled(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     """Whether this command may go to an agent (Linux, not disabled, not ``dw serve``)."""
     if environ.get(AGENT_ENV, "").strip().lower() in {"0", "off", "no", "false"}:
         return False
@@ -105,7 +105,7 @@ def command_name(args: Sequence[str]) -> str | None:
     return None
 
 
-def runtime_dir(environ: dict[str, str] | os._Environ[str]) -> str:
+def runtime_dir(environ: Mapping[str, str]) -> str:
     """The folder of this user's agent sockets (see the module docstring)."""
     if environ.get(RUNTIME_DIR_ENV):
         return environ[RUNTIME_DIR_ENV]
@@ -133,7 +133,7 @@ def private_dir(path: str) -> bool:
     )
 
 
-def agent_socket_path(environ: dict[str, str] | os._Environ[str]) -> str | None:
+def agent_socket_path(environ: Mapping[str, str]) -> str | None:
     """Where this installation's agent listens; None if no safe place exists."""
     folder = runtime_dir(environ)
     if not private_dir(folder):
@@ -142,7 +142,7 @@ def agent_socket_path(environ: dict[str, str] | os._Environ[str]) -> str | None:
     return path if len(os.fsencode(path)) <= MAX_SOCKET_PATH else None
 
 
-def code_fingerprint(environ: dict[str, str] | os._Environ[str]) -> str:
+def code_fingerprint(environ: Mapping[str, str]) -> str:
     """A hash of everything a warm agent would have fixed at its start.
 
     The interpreter and its flags, the interpreter-level environment, every module file
@@ -279,7 +279,7 @@ def _umask() -> int:
     return mask
 
 
-def idle_seconds(environ: dict[str, str] | os._Environ[str]) -> float:
+def idle_seconds(environ: Mapping[str, str]) -> float:
     """``DW_AGENT_IDLE`` as a positive number of seconds, else the default."""
     try:
         value = float(environ.get(IDLE_ENV) or DEFAULT_IDLE_SECONDS)
@@ -288,7 +288,7 @@ def idle_seconds(environ: dict[str, str] | os._Environ[str]) -> float:
     return value if 0 < value < float("inf") else DEFAULT_IDLE_SECONDS
 
 
-def start_agent(path: str, environ: dict[str, str] | os._Environ[str]) -> None:
+def start_agent(path: str, environ: Mapping[str, str]) -> None:
     """Start an agent for ``path`` in the background, unless one is starting already."""
     import fcntl
     import subprocess
