@@ -45,6 +45,39 @@ def answers(path: str) -> bool:
     return True
 
 
+def agent_children(runtime: Path) -> list[int]:
+    """Pids of the commands the agent of ``runtime`` runs (forked: the same command line)."""
+    forks, parents = set(), {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = next(int(line.split()[1]) for line in status.splitlines() if line[:5] == "PPid:")
+        parents[int(entry.name)] = ppid
+        if b"dataworkflow.cli.agent" in cmdline and str(runtime).encode() in cmdline:
+            forks.add(int(entry.name))
+    return [pid for pid in forks if parents[pid] in forks]
+
+
+def reading_stdin(runtime: Path) -> bool:
+    """Whether a command of the agent is blocked reading its stdin (x86-64: read is 0)."""
+    if os.uname().machine != "x86_64":  # pragma: no cover - another syscall table
+        time.sleep(2)
+        return True
+    for pid in agent_children(runtime):
+        try:
+            syscall = Path(f"/proc/{pid}/syscall").read_text().split()
+        except OSError:
+            continue
+        if syscall[:2] == ["0", "0x0"]:
+            return True
+    return False
+
+
 def agent_gone(path: str) -> bool:
     """Whether no agent holds the lock of ``path`` any more."""
     fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -165,21 +198,25 @@ def test_run_in_agent_reports_the_status_of_a_command_it_ran(
 def test_ctrl_c_reaches_the_command_in_the_agent(env, tmp_path, runtime):
     cwd = tmp_path / "cwd"
     warm_agent(env, cwd, runtime)
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [str(DW_SCRIPT), "user", "create", "bob", "--email", "b@x.org", "--password-stdin"],
         env=env,
         cwd=cwd,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    time.sleep(1.0)  # the command now waits for a line on stdin (earlier is fine too)
-    process.send_signal(signal.SIGINT)
-    try:
-        _, stderr = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:  # pragma: no cover - the bug this guards against
-        process.kill()
-        raise
+    ) as process:
+        # Ctrl-C once the command waits for a line on stdin (stdin stays open: at EOF the
+        # command would fail on its own).
+        wait_for(lambda: reading_stdin(runtime), "the command to wait for its password")
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # pragma: no cover - the bug this guards against
+            process.kill()
+            raise
+        assert process.stderr is not None
+        stderr = process.stderr.read()
     assert process.returncode == 130
     assert stderr.decode().strip().splitlines()[-1] == "error: interrupted"
     assert b"Traceback" not in stderr

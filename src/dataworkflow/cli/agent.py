@@ -31,7 +31,7 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from dataworkflow.cli.launcher import HEADER, REPLY
+from dataworkflow.cli.launcher import FORWARDED_SIGNALS, HEADER, REPLY
 
 PRELOAD = (
     "sqlalchemy.orm",
@@ -60,6 +60,8 @@ PRELOAD = (
     "alembic.command",
 )
 """Modules the commands import: imported once here instead of in every command."""
+CHILD_SIGNALS = frozenset(getattr(signal, name) for name in FORWARDED_SIGNALS)
+"""What a client forwards to its child (see :mod:`dataworkflow.cli.launcher`)."""
 REQUEST_TIMEOUT = 10.0
 """Seconds a connected client has to send its request."""
 CHECK_INTERVAL = 1.0
@@ -162,7 +164,14 @@ class Agent:
                 raise PermissionError("a request from another user")
             connection.settimeout(REQUEST_TIMEOUT)
             request, fds = _receive_request(connection)
-            pid = os.fork()
+            # Signals the client forwards wait until the child has its own handlers: one
+            # arriving earlier would run the agent's code (or unwind its loop) in the child.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_SIGNALS)
+            try:
+                pid = os.fork()
+            except OSError:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                raise
         except (OSError, ValueError):
             for fd in fds:
                 os.close(fd)
@@ -173,7 +182,8 @@ class Agent:
             self._wake_read.close()
             self._wake_write.close()
             connection.close()
-            run_child(request, fds)
+            run_child(request, fds, mask)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in fds:
             os.close(fd)
         self.children[pid] = connection
@@ -231,8 +241,13 @@ def _receive_request(connection: socket.socket) -> tuple[dict[str, Any], list[in
         raise
 
 
-def run_child(request: dict[str, Any], fds: list[int]) -> NoReturn:
-    """In the forked child: become the client's process, run the command, exit."""
+def run_child(request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals]) -> NoReturn:
+    """In the forked child: become the client's process, run the command, exit.
+
+    Forwarded signals stay blocked until the child has a new process's handlers and the
+    client's stdio; ``mask`` is the signal mask to restore then (a signal that came
+    meanwhile is delivered at that point, so its message reaches the client).
+    """
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -249,6 +264,7 @@ def run_child(request: dict[str, Any], fds: list[int]) -> NoReturn:
         os.environ.update(request["env"])
         time.tzset()
         sys.argv = list(request["argv"])
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # stderr is the client's now
         code = _run_command(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C before the command started
         code = 130
