@@ -97,9 +97,9 @@ def test_recently_modified_files_are_always_read_again(dw, repo_name, tmp_path, 
 def test_corrupt_stat_cache_is_ignored(dw, repo_name, tmp_path, hash_counter):
     folder = write_tree(tmp_path / "src", {"a": b"a", "b": b"b"})
     dw.ok("import", str(folder), repo_name, "-m", "one")
-    caches = list((tmp_path / "cache" / "statcache").glob("*.sqlite"))
+    caches = list((tmp_path / "cache" / "statcache").glob("*.cache"))
     assert len(caches) == 1
-    caches[0].write_bytes(b"this is not a database" * 100)
+    caches[0].write_bytes(b"this is not a stat cache" * 100)
     hash_counter.clear()
     result = dw.ok("import", str(folder), repo_name, "-m", "two")
     assert "nothing changed" in result.stderr

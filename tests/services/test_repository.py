@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dataworkflow.core.hashing import hash_bytes
-from dataworkflow.core.objects import EMPTY_TREE_ID, FileMode
+from dataworkflow.core.objects import EMPTY_TREE_ID
 from dataworkflow.errors import (
     AlreadyExists,
     InvalidInput,
@@ -583,19 +583,128 @@ def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path,
     assert files(repo)["a2/deep/y.txt"] == b"ay"
 
 
-def test_outside_known_trees_skips_every_file_below_a_known_folder():
-    from dataworkflow.services.folder import LocalFile, build_trees, outside_known_trees
+def backdate(root, seconds=3600):
+    when = (int(os.path.getmtime(root)) - seconds) * 10**9
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(dirpath, name), ns=(when, when))
 
-    def local(path: str, data: bytes) -> LocalFile:
-        parts = tuple(path.split("/"))
-        return LocalFile(parts, path, len(data), 0, FileMode.FILE, hash_bytes(data))
 
-    found = [local(p, p.encode()) for p in ("r.txt", "a/b/c/d.txt", "a/b/e.txt", "a/f.txt")]
-    trees = build_trees(found)
+def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp_path, monkeypatch):
+    from dataworkflow.services import repository as repository_module
+    from dataworkflow.services.statcache import FileStatCache
+
+    contents = {
+        "top.txt": b"top",
+        "a/x.txt": b"ax",
+        "a/deep/y.txt": b"ay",
+        "b/z.txt": b"bz",
+        "b/c/w.txt": b"bcw",
+    }
+    src = tmp_path / "src"
+    make_folder(src, contents)
+    (src / "empty" / "deeper").mkdir(parents=True)
+    backdate(src)
+    built: list[set[tuple[str, ...]]] = []
+    build = repository_module.build_trees
+
+    def spy(*args, **kwargs):
+        trees, ids = build(*args, **kwargs)
+        built.append(set(trees))
+        return trees, ids
+
+    monkeypatch.setattr(repository_module, "build_trees", spy)
+
+    def commit(message, target=repo):
+        with FileStatCache(tmp_path / "cache") as cache:
+            result = target.commit_folder(src, "main", message, stat_cache=cache)
+            cache.save()
+        return result
+
+    first = commit("first")
+    assert built[-1] == {(), ("a",), ("a", "deep"), ("b",), ("b", "c")}  # not empty/*
+    assert not commit("unchanged").created
+    assert built[-1] == {()}
+
+    (src / "b" / "c" / "w.txt").write_bytes(b"changed")
+    backdate(src / "b" / "c", 60)
+    second = commit("second")
+    assert second.created and second.files_stored == 1
+    assert built[-1] == {(), ("b",), ("b", "c")}
+    assert files(repo) == {**contents, "b/c/w.txt": b"changed"}
+
+    shutil.rmtree(src / "a" / "deep")
+    (src / "empty" / "deeper" / "now.txt").write_bytes(b"now")
+    backdate(src / "empty", 60)
+    third = commit("third")
+    assert built[-1] == {(), ("a",), ("empty",), ("empty", "deeper")}
+    expected = {**contents, "b/c/w.txt": b"changed", "empty/deeper/now.txt": b"now"}
+    del expected["a/deep/y.txt"]
+    assert files(repo) == expected
+    assert first.tree_id != third.tree_id
+
+
+def test_a_warm_stat_cache_does_not_skip_what_another_repository_lacks(repo, db, storage, tmp_path):
+    # The cache says which trees the folder makes, not which repository has them: a
+    # folder imported into one repository and then into another must be complete there.
+    from dataworkflow.services.fsck import check_integrity
+    from dataworkflow.services.statcache import FileStatCache
+
+    contents = {"top.txt": b"top", "a/x.txt": b"ax", "a/deep/y.txt": b"ay", "b/z.txt": b"bz"}
+    src = tmp_path / "src"
+    make_folder(src, contents)
+    backdate(src)
+    for target in (repo, None):
+        if target is None:
+            create_repository(db, "other")
+            target = Repository(db, storage, "other")
+        with FileStatCache(tmp_path / "cache") as cache:
+            result = target.commit_folder(src, "main", "import", stat_cache=cache)
+            cache.save()
+        assert result.created
+        assert files(target) == contents
+    assert list(check_integrity(db, storage, full=True)) == []
+
+
+def test_outside_known_trees_skips_every_file_below_a_known_folder(tmp_path):
+    from dataworkflow.services.folder import build_trees, outside_known_trees, scan_folder
+
+    for path in ("r.txt", "a/b/c/d.txt", "a/b/e.txt", "a/f.txt"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(path.encode())
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)  # no files below: no tree
+    scan = scan_folder(tmp_path)
+    found = scan.files
+    for local in found:
+        local.id = hash_bytes(local.relpath.encode())
+    trees, ids = build_trees(scan, found)
+    assert ids[("empty",)] == ids[("empty", "deeper")] == "" and ("empty",) not in trees
+    assert trees[()].get("empty") is None
     known = {trees[("a", "b")].id}
-    assert [f.path for f in outside_known_trees(found, trees, known)] == ["r.txt", "a/f.txt"]
+    outside = outside_known_trees(found, trees, known)
+    assert sorted(f.relpath for f in outside) == ["a/f.txt", "r.txt"]
     assert outside_known_trees(found, trees, {trees[()].id}) == []
     assert outside_known_trees(found, trees, set()) == found
+
+
+def test_build_trees_takes_fixed_folders_as_they_are(tmp_path):
+    from dataworkflow.services.folder import build_trees, scan_folder
+
+    for path in ("r.txt", "a/b/e.txt", "a/f.txt"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(path.encode())
+    scan = scan_folder(tmp_path)
+    for local in scan.files:
+        local.id = hash_bytes(local.relpath.encode())
+    whole, ids = build_trees(scan, scan.files)
+    fixed = {("a", "b"): ids[("a", "b")]}
+    rest = scan.local_files(skip=fixed)
+    for local in rest:
+        local.id = hash_bytes(local.relpath.encode())
+    assert sorted(f.relpath for f in rest) == ["a/f.txt", "r.txt"]
+    partial, partial_ids = build_trees(scan, rest, fixed)
+    assert ("a", "b") not in partial and partial_ids == ids
+    assert partial[()].id == whole[()].id
 
 
 def test_commit_folder_into_a_path_keeps_the_rest(repo, tmp_path):

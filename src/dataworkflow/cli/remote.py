@@ -40,6 +40,7 @@ from dataworkflow.services.folder import (
     LocalFile,
     StatCache,
     hash_files,
+    record_folders,
     scan_folder,
 )
 
@@ -166,7 +167,7 @@ class RemoteRepository:
         head = self.client.head(self.name, branch)
         scan = scan_folder(Path(folder), ignore)
         if progress:
-            progress("scan", len(scan.files), scan.total_bytes)
+            progress("scan", scan.file_count, scan.total_bytes)
         counters = [0, 0]
 
         def hashed(local: LocalFile) -> None:
@@ -176,6 +177,8 @@ class RemoteRepository:
                 progress("hash", counters[0], counters[1])
 
         hash_files(scan.files, stat_cache, hashed)
+        if stat_cache is not None:
+            record_folders(stat_cache, scan, scan.files)
         remote = self._remote_files(head, prefix)
 
         def full(relpath: str) -> str:

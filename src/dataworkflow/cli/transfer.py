@@ -15,7 +15,7 @@ from dataworkflow.cli.interrupt import DeferredInterrupt
 from dataworkflow.cli.output import echo_json, format_size, short_id
 from dataworkflow.services.ignore import load_ignore_rule
 from dataworkflow.services.repository import Repository
-from dataworkflow.services.statcache import SqliteStatCache
+from dataworkflow.services.statcache import FileStatCache
 
 if TYPE_CHECKING:
     from dataworkflow.cli.remote import RemoteRepository
@@ -74,7 +74,7 @@ def import_(
     ignore = load_ignore_rule(local_dir)
     with (
         DeferredInterrupt() as interrupt,
-        SqliteStatCache.for_folder(backend.cache_dir(), local_dir) as cache,
+        FileStatCache.for_folder(backend.cache_dir(), local_dir) as cache,
         progress_bars.ImportProgress() as bars,
     ):
         if cache.warning:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +18,10 @@ from typing import NoReturn, Protocol
 
 from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.core.ids import ObjectId
-from dataworkflow.core.names import validate_name, validate_name_bytes
+from dataworkflow.core.names import MAX_NAME_BYTES, validate_name, validate_name_bytes
 from dataworkflow.core.objects import FileMode, Tree, TreeEntry
 from dataworkflow.errors import InvalidInput, InvalidName
+from dataworkflow.services.statcache import FileStat
 from dataworkflow.storage.base import SupportsLocalFiles
 
 SMALL_FILE = 1024 * 1024
@@ -51,32 +52,96 @@ class LocalFile:
 
 
 class StatCache(Protocol):
-    """Remembers file ids by (path, size, mtime) so unchanged files are not re-read."""
+    """Remembers file ids and folder tree ids, so unchanged ones are not read or rebuilt.
+
+    Files are known by (path, size, mtime), folders by their whole listing.
+    """
 
     def lookup(self, relpath: str, size: int, mtime_ns: int) -> ObjectId | None:
         """The id recorded for this path if size and mtime still match."""
         ...
 
-    def record(self, relpath: str, size: int, mtime_ns: int, object_id: ObjectId) -> None:
-        """Remember a file's id."""
+    def lookup_tree(
+        self, folder: str, files: tuple[FileStat, ...], subfolders: tuple[str, ...]
+    ) -> str | None:
+        """The tree id recorded for a folder with this very listing ("" if it was empty)."""
+        ...
+
+    def record_folder(
+        self,
+        folder: str,
+        files: tuple[FileStat, ...],
+        ids: Sequence[str | None],
+        subfolders: tuple[str, ...],
+        tree: str | None,
+    ) -> None:
+        """Remember a folder's listing, its files' ids and its tree id (None if unknown)."""
         ...
 
 
 IgnoreRule = Callable[[str, bool], bool]
 """``(relpath, is_dir) -> bool``: True to leave the path out."""
 
+Parts = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ScannedFolder:
+    """One folder of a scan: its files' stats and its subfolders, both sorted by name."""
+
+    parts: Parts
+    path: str
+    files: tuple[FileStat, ...]
+    folders: tuple[str, ...]
+
+    @property
+    def relpath(self) -> str:
+        """The ``/``-joined path below the scanned root ("" for the root)."""
+        return "/".join(self.parts)
+
+    def local_files(self) -> list[LocalFile]:
+        """The folder's files as :class:`LocalFile` objects (ids not known yet)."""
+        parts, path = self.parts, self.path
+        prefix = "/".join(parts) + "/" if parts else ""
+        plain, runnable = FileMode.FILE, FileMode.EXECUTABLE
+        return [
+            LocalFile(
+                (*parts, name),
+                os.path.join(path, name),
+                size,
+                mtime_ns,
+                runnable if executable else plain,
+                relpath=prefix + name,
+            )
+            for name, size, mtime_ns, executable in self.files
+        ]
+
 
 @dataclass
 class FolderScan:
-    """Every file of a folder, plus what was skipped and why."""
+    """Every folder of a scan (parents before children), plus what was skipped and why."""
 
-    files: list[LocalFile] = field(default_factory=list)
+    folders: dict[Parts, ScannedFolder] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    file_count: int = 0
+    total_bytes: int = 0
+    _files: list[LocalFile] | None = None
 
     @property
-    def total_bytes(self) -> int:
-        """Sum of the file sizes."""
-        return sum(f.size for f in self.files)
+    def files(self) -> list[LocalFile]:
+        """Every file, folder by folder (made on first use)."""
+        if self._files is None:
+            self._files = self.local_files()
+        return self._files
+
+    def local_files(self, skip: Container[Parts] = ()) -> list[LocalFile]:
+        """The files of every folder not in ``skip``."""
+        return [
+            local
+            for parts, folder in self.folders.items()
+            if parts not in skip
+            for local in folder.local_files()
+        ]
 
 
 def scan_folder(root: Path, ignore: IgnoreRule | None = None) -> FolderScan:
@@ -89,50 +154,55 @@ def scan_folder(root: Path, ignore: IgnoreRule | None = None) -> FolderScan:
     if not root.is_dir():
         raise InvalidInput(f"{str(root)!r} is not a folder")
     scan = FolderScan()
-    files = scan.files
     executable = stat.S_IXUSR
-    plain, runnable = FileMode.FILE, FileMode.EXECUTABLE
 
     # Per file this is the hot loop of a re-import (20,000 files: every one is listed and
-    # stat'ed), so it works on str paths (no decoding per name: scandir's names are
-    # surrogate-escaped, which validate_name rejects just as bytes that are not UTF-8)
-    # and builds each relative path once, by concatenation.
-    def walk(directory: str, parts: tuple[str, ...], prefix: str) -> None:
+    # stat'ed), so it works on str paths and makes one small tuple per file. Names are
+    # checked a folder at a time: scandir never yields "", ".", "..", "/" or NUL, so an
+    # ASCII name is valid unless it is too long, and only other names are checked one by
+    # one (scandir's names are surrogate-escaped, which validate_name rejects just as
+    # bytes that are not UTF-8).
+    def walk(directory: str, parts: Parts, prefix: str) -> None:
         try:
             with os.scandir(directory) as listing:
                 entries = list(listing)
         except PermissionError:
             raise InvalidInput(f"permission denied reading folder {directory!r}") from None
+        names = [entry.name for entry in entries]
+        if not ("".join(names).isascii() and max(map(len, names), default=0) <= MAX_NAME_BYTES):
+            for entry in entries:
+                try:
+                    validate_name(entry.name)
+                except InvalidName:
+                    _refuse_name(entry.path, entry.name)
+        files: list[FileStat] = []
+        subfolders: list[os.DirEntry[str]] = []
+        size = 0
         for entry in entries:
-            name = entry.name
-            try:
-                validate_name(name)
-            except InvalidName:
-                _refuse_name(entry.path, name)
-            relpath = prefix + name
             if entry.is_symlink():
-                scan.skipped.append(f"{relpath} (symbolic link)")
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if ignore is not None and ignore(relpath, True):
-                    continue
-                walk(entry.path, (*parts, name), relpath + "/")
+                scan.skipped.append(f"{prefix}{entry.name} (symbolic link)")
+            elif entry.is_dir(follow_symlinks=False):
+                if ignore is None or not ignore(prefix + entry.name, True):
+                    subfolders.append(entry)
             elif entry.is_file(follow_symlinks=False):
-                if ignore is not None and ignore(relpath, False):
+                if ignore is not None and ignore(prefix + entry.name, False):
                     continue
                 info = entry.stat(follow_symlinks=False)
+                size += info.st_size
                 files.append(
-                    LocalFile(
-                        (*parts, name),
-                        entry.path,
-                        info.st_size,
-                        info.st_mtime_ns,
-                        runnable if info.st_mode & executable else plain,
-                        relpath=relpath,
-                    )
+                    (entry.name, info.st_size, info.st_mtime_ns, bool(info.st_mode & executable))
                 )
             else:
-                scan.skipped.append(f"{relpath} (not a regular file)")
+                scan.skipped.append(f"{prefix}{entry.name} (not a regular file)")
+        files.sort()
+        subfolders.sort(key=lambda entry: entry.name)
+        scan.folders[parts] = ScannedFolder(
+            parts, directory, tuple(files), tuple(entry.name for entry in subfolders)
+        )
+        scan.file_count += len(files)
+        scan.total_bytes += size
+        for entry in subfolders:
+            walk(entry.path, (*parts, entry.name), f"{prefix}{entry.name}/")
 
     walk(str(root), (), "")
     return scan
@@ -231,10 +301,6 @@ def hash_files(
                 local.id, local.size = object_id, size
                 if on_hashed:
                     on_hashed(local)
-    if stat_cache is not None:
-        for local in files:
-            assert local.id is not None
-            stat_cache.record(local.relpath, local.size, local.mtime_ns, local.id)
 
 
 def _store_files(
@@ -261,28 +327,98 @@ def _store_files(
         stored.close()
 
 
-def build_trees(files: list[LocalFile]) -> dict[tuple[str, ...], Tree]:
-    """Build every folder's tree bottom-up: by folder (its parts), deepest first, root last."""
-    children: dict[tuple[str, ...], dict[str, TreeEntry]] = {(): {}}
+def unchanged_folders(scan: FolderScan, stat_cache: StatCache) -> dict[Parts, str]:
+    """Folders (not the root) whose listing, and every subfolder's, the cache recorded.
+
+    Returns each one's recorded tree id (``""`` for a folder with no files below it).
+    """
+    unchanged: dict[Parts, str] = {}
+    for parts, folder in reversed(scan.folders.items()):  # children before their parent
+        if not parts or not all((*parts, name) in unchanged for name in folder.folders):
+            continue
+        tree = stat_cache.lookup_tree("/".join(parts), folder.files, folder.folders)
+        if tree is not None:
+            unchanged[parts] = tree
+    return unchanged
+
+
+def topmost(folders: Mapping[Parts, str]) -> dict[Parts, str]:
+    """The folders of ``folders`` whose parent is not in it, with a tree (not empty)."""
+    return {parts: tree for parts, tree in folders.items() if tree and parts[:-1] not in folders}
+
+
+def without_below(folders: dict[Parts, str], tops: Container[Parts]) -> None:
+    """Remove every folder in ``tops``, and every folder below one, from ``folders``."""
+    for parts in [p for p in folders if any(p[:n] in tops for n in range(1, len(p) + 1))]:
+        del folders[parts]
+
+
+def build_trees(
+    scan: FolderScan, files: list[LocalFile], fixed: Mapping[Parts, str] | None = None
+) -> tuple[dict[Parts, Tree], dict[Parts, str]]:
+    """Build the trees of the folders not in ``fixed`` bottom-up, from ``files`` (theirs).
+
+    ``fixed`` gives the tree ids of the other folders (unchanged ones). A folder with no
+    file below it gets no tree, as in Git; the root always gets one.
+
+    Returns:
+        The built trees by folder, and every folder's tree id (``""`` for no tree).
+    """
+    fixed = fixed or {}
+    entries: dict[Parts, list[TreeEntry]] = {}
     for local in files:
         assert local.id is not None
         parts = local.parts
-        parent = parts[:-1]
-        entries = children.get(parent)
-        if entries is None:  # a new folder: register it and any new ancestor
-            for depth in range(1, len(parent) + 1):
-                children.setdefault(parent[:depth], {})
-            entries = children[parent]
-        entries[parts[-1]] = TreeEntry(parts[-1], local.mode, "blob", local.id)
-    built: dict[tuple[str, ...], Tree] = {}
-    for folder in sorted(children, key=len, reverse=True):
-        tree = Tree(children[folder].values())
-        built[folder] = tree
-        if folder:
-            children[folder[:-1]][folder[-1]] = TreeEntry(
-                folder[-1], FileMode.TREE, "tree", tree.id
-            )
-    return built
+        entry = TreeEntry(parts[-1], local.mode, "blob", local.id)
+        folder_entries = entries.get(parts[:-1])
+        if folder_entries is None:
+            entries[parts[:-1]] = [entry]
+        else:
+            folder_entries.append(entry)
+    ids = dict(fixed)
+    built: dict[Parts, Tree] = {}
+    for parts, folder in reversed(scan.folders.items()):  # children before their parent
+        if parts in fixed:
+            continue
+        own = entries.get(parts, [])
+        for name in folder.folders:
+            tree_id = ids[(*parts, name)]
+            if tree_id:
+                own.append(TreeEntry(name, FileMode.TREE, "tree", ObjectId(tree_id)))
+        if not own and parts:
+            ids[parts] = ""
+            continue
+        built[parts] = tree = Tree(own)
+        ids[parts] = tree.id
+    return built, ids
+
+
+def record_folders(
+    stat_cache: StatCache,
+    scan: FolderScan,
+    files: list[LocalFile],
+    trees: Mapping[Parts, str] | None = None,
+    skip: Container[Parts] = (),
+) -> None:
+    """Record in the cache every folder of ``scan`` not in ``skip``.
+
+    ``files`` holds those folders' files with their ids; ``trees`` gives the folders'
+    tree ids where they are known.
+    """
+    ids: dict[Parts, dict[str, str | None]] = {}
+    for local in files:
+        ids.setdefault(local.parts[:-1], {})[local.parts[-1]] = local.id
+    for parts, folder in scan.folders.items():
+        if parts in skip:
+            continue
+        known = ids.get(parts, {})
+        stat_cache.record_folder(
+            "/".join(parts),
+            folder.files,
+            [known.get(file[0]) for file in folder.files],
+            folder.folders,
+            trees.get(parts) if trees is not None else None,
+        )
 
 
 def outside_known_trees(

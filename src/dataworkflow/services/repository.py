@@ -80,7 +80,11 @@ from dataworkflow.services.folder import (
     hash_files,
     iter_unique,
     outside_known_trees,
+    record_folders,
     scan_folder,
+    topmost,
+    unchanged_folders,
+    without_below,
 )
 from dataworkflow.services.graph import ahead_behind, is_ancestor
 from dataworkflow.services.installation import DEFAULT_BRANCH
@@ -482,7 +486,7 @@ class Repository:
         scan = scan_folder(Path(folder), ignore)
         counters = {"files": 0, "bytes": 0}
         if progress:
-            progress("scan", len(scan.files), scan.total_bytes)
+            progress("scan", scan.file_count, scan.total_bytes)
 
         def hashed(local: LocalFile) -> None:
             counters["files"] += 1
@@ -490,15 +494,34 @@ class Repository:
             if progress:
                 progress("hash", counters["files"], counters["bytes"])
 
+        # Folders the stat cache saw unchanged keep their tree ids, as long as this
+        # repository has those trees (then it has everything below them too).
+        unchanged = unchanged_folders(scan, stat_cache) if stat_cache is not None else {}
+        if unchanged:
+            tops = topmost(unchanged)
+            with self.db.reading() as session:
+                known_tops = object_queries.existing_tree_ids(session, self.id, tops.values())
+            without_below(
+                unchanged, {parts for parts, tree in tops.items() if tree not in known_tops}
+            )
+            for parts in unchanged:
+                folder_files = scan.folders[parts].files
+                counters["files"] += len(folder_files)
+                counters["bytes"] += sum(file[1] for file in folder_files)
+            if progress:
+                progress("hash", counters["files"], counters["bytes"])
+        files = scan.local_files(skip=unchanged)
         bulk = self.storage if isinstance(self.storage, SupportsLocalFiles) else None
-        hash_files(scan.files, stat_cache, hashed, store=bulk)
-        folders = build_trees(scan.files)
+        hash_files(files, stat_cache, hashed, store=bulk)
+        folders, tree_ids = build_trees(scan, files, unchanged)
+        if stat_cache is not None:
+            record_folders(stat_cache, scan, files, tree_ids, skip=unchanged)
         subtree = folders[()]
         with self.db.reading() as session:
             known_trees = object_queries.existing_tree_ids(
                 session, self.id, (tree.id for tree in folders.values())
             )
-            unchecked = outside_known_trees(scan.files, folders, known_trees)
+            unchecked = outside_known_trees(files, folders, known_trees)
             known = object_queries.existing_blob_ids(
                 session, self.id, (f.id for f in unchecked if f.id is not None)
             )

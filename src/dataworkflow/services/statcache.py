@@ -1,62 +1,72 @@
-"""A stat cache in a small SQLite file, so an unchanged file is not read twice.
+"""A stat cache in one small file, so unchanged files are not read nor folders rebuilt.
 
-Like Git's index, it remembers each file's id by ``(path, size, mtime)``. The cache is a
-pure speed-up: it only ever says what a file's bytes hashed to, never whether they are
-stored, so a stale or lost cache costs a re-read, never a wrong commit.
+Like Git's index, it remembers each file's id by ``(path, size, mtime)``; like Git's
+cache-tree, it also remembers each folder's tree id together with the listing it was
+built from (every file's name, size, mtime and executable bit, and the subfolders). A
+folder whose listing and subfolders are all unchanged keeps its tree id: a re-import
+touches only the folders that changed. The cache is a pure speed-up: it only ever says
+what bytes hashed to, never whether they are stored, so a stale or lost cache costs a
+re-read, never a wrong commit.
 
 Racy entries: a file written within the timestamp granularity of the moment it was hashed
 could change again without its mtime moving. As Git does, an entry whose mtime is within
 ``racy_window_ns`` (2 s, enough for filesystems with coarse timestamps) of the scan start
-is neither trusted nor recorded; such a file is simply hashed again next time.
+is neither trusted nor recorded, and neither is the tree id of its folder; such a file is
+simply hashed again next time.
 
-The file is best effort: a corrupt one is thrown away and recreated, and a cache that
-cannot be opened or written at all is replaced by an empty in-memory one.
+The file is ``marshal`` data behind a magic line and its SHA-256, written to a temporary
+file and renamed into place. Measured on 20,000 files in 1,111 folders: loading took 8 ms
+and saving 3 ms, against 130 ms and 30 ms for the SQLite table of one row per file this
+replaced (and 17 + 25 ms for JSON). marshal is not meant for untrusted data, which is why
+the checksum must match before it is read; the file lives in the user's own cache folder.
+A file that is missing, foreign or damaged is ignored (and replaced on the next save); a
+location that cannot be written at all leaves the cache in memory, with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import marshal
 import os
-import re
-import sqlite3
+import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 from dataworkflow.core.ids import ObjectId, is_object_id
 
-SCHEMA_VERSION = 1
 RACY_WINDOW_NS = 2_000_000_000
+MAGIC = b"dataworkflow stat cache 2\n"
+_DIGEST_SIZE = 32
+_MARSHAL_VERSION = 4
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    relpath TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    object_id TEXT NOT NULL
-) WITHOUT ROWID
-"""
+FileStat = tuple[str, int, int, bool]
+"""``(name, size, mtime_ns, executable)`` of one file, as a folder scan lists it."""
+FolderRecord = tuple[tuple[FileStat, ...], tuple[str | None, ...], tuple[str, ...], str | None]
+"""``(files, their ids, subfolder names, tree id)``; an id is None where it was racy, and
+the tree id is ``""`` for a folder with no files below it."""
 
 
 def stat_cache_path(cache_dir: Path, folder: Path) -> Path:
-    """Where the cache of ``folder`` lives: ``cache_dir/statcache/<sha256 of its path>.sqlite``.
+    """Where the cache of ``folder`` lives: ``cache_dir/statcache/<sha256 of its path>``.
 
     ``cache_dir`` is the user's DataWorkflow cache folder (the CLI passes
     ``${XDG_CACHE_HOME:-~/.cache}/dataworkflow`` or ``DW_CACHE_DIR``).
     """
     absolute = os.fsencode(os.path.abspath(folder))
     digest = hashlib.sha256(absolute).hexdigest()
-    return cache_dir / "statcache" / f"{digest}.sqlite"
+    return cache_dir / "statcache" / f"{digest}.cache"
 
 
-class SqliteStatCache:
-    """A :class:`~dataworkflow.services.folder.StatCache` kept in a SQLite file.
+class FileStatCache:
+    """A :class:`~dataworkflow.services.folder.StatCache` kept in a file.
 
-    Entries are loaded into memory when the cache opens and written back by :meth:`save`
-    in one transaction; entries of files not recorded since opening (deleted or now
-    ignored files) are dropped then. Use it as a context manager, and call :meth:`save`
-    only after a successful import.
+    Records are loaded when the cache opens and written back by :meth:`save`; the folders
+    neither looked up successfully nor recorded since opening (deleted, or now ignored)
+    are dropped then. Use it as a context manager, and call :meth:`save` only after a
+    successful import.
 
     Attributes:
         path: The cache file, or None when the cache lives in memory only.
@@ -75,14 +85,22 @@ class SqliteStatCache:
         self.scan_start_ns = time.time_ns() if now_ns is None else now_ns
         self.warning: str | None = None
         self._cutoff = self.scan_start_ns - racy_window_ns
-        self._entries: dict[str, tuple[int, int, str]] = {}
-        self._recorded: dict[str, tuple[int, int, str]] = {}
-        self._connection: sqlite3.Connection | None = None
+        self._loaded: dict[str, object] = {}
+        self._kept: dict[str, FolderRecord] = {}
+        self._indexes: dict[str, dict[str, tuple[int, int, object]]] = {}
         if path is not None:
-            self._open(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not os.access(path.parent, os.W_OK):
+                    raise PermissionError(f"cannot write in {str(path.parent)!r}")
+            except OSError as exc:
+                self.warning = f"stat cache {str(path)!r} is not usable: {exc}"
+                self.path = None
+            else:
+                self._loaded = _load(path)
 
     @classmethod
-    def for_folder(cls, cache_dir: Path, folder: Path, **options: int) -> SqliteStatCache:
+    def for_folder(cls, cache_dir: Path, folder: Path, **options: int) -> FileStatCache:
         """Open the cache of ``folder`` under ``cache_dir`` (see :func:`stat_cache_path`)."""
         return cls(stat_cache_path(cache_dir, folder), **options)
 
@@ -92,61 +110,88 @@ class SqliteStatCache:
         """The id recorded for ``relpath`` if its size and mtime match and are not racy."""
         if mtime_ns >= self._cutoff:
             return None
-        entry = self._entries.get(relpath)
+        folder, _, name = relpath.rpartition("/")
+        index = self._indexes.get(folder)
+        if index is None:
+            index = self._indexes[folder] = _index(self._loaded.get(folder))
+        entry = index.get(name)
         if entry is None or entry[0] != size or entry[1] != mtime_ns:
             return None
-        return ObjectId(entry[2])
+        object_id = entry[2]
+        return (
+            ObjectId(object_id) if isinstance(object_id, str) and is_object_id(object_id) else None
+        )
 
-    def record(self, relpath: str, size: int, mtime_ns: int, object_id: ObjectId) -> None:
-        """Remember a file's id (in memory until :meth:`save`), unless its mtime is racy."""
-        if mtime_ns >= self._cutoff:
-            return
-        self._recorded[relpath] = (size, mtime_ns, object_id)
+    def lookup_tree(
+        self, folder: str, files: tuple[FileStat, ...], subfolders: tuple[str, ...]
+    ) -> str | None:
+        """The tree id recorded for ``folder`` if its files and subfolders are unchanged.
+
+        The caller must also know every subfolder to be unchanged. ``""`` means the
+        folder has no files below it. A hit keeps the record for the next save.
+        """
+        record = self._loaded.get(folder)
+        if not isinstance(record, tuple) or len(record) != 4:
+            return None
+        tree = record[3]
+        if record[0] != files or record[2] != subfolders or not isinstance(tree, str):
+            return None
+        if tree and not is_object_id(tree):
+            return None
+        self._kept[folder] = record
+        return tree
+
+    def record_folder(
+        self,
+        folder: str,
+        files: tuple[FileStat, ...],
+        ids: Sequence[str | None],
+        subfolders: tuple[str, ...],
+        tree: str | None,
+    ) -> None:
+        """Remember a folder's listing, file ids and tree id (in memory until :meth:`save`).
+
+        Racy files are remembered without their id, and their folder without its tree.
+        """
+        cutoff = self._cutoff
+        if any(file[2] >= cutoff for file in files):
+            ids = tuple(
+                None if file[2] >= cutoff else i for file, i in zip(files, ids, strict=True)
+            )
+            tree = None
+        self._kept[folder] = (files, tuple(ids), subfolders, tree)
 
     # --- the file ---------------------------------------------------------------------
 
     @property
     def entry_count(self) -> int:
-        """How many entries the cache holds (loaded or saved)."""
-        return len(self._entries)
+        """How many files the loaded (or last saved) records hold."""
+        return sum(
+            len(record[0])
+            for record in self._loaded.values()
+            if isinstance(record, tuple) and record and isinstance(record[0], tuple)
+        )
 
     def save(self) -> None:
-        """Write the recorded entries in one transaction and drop the others.
+        """Write the records kept or recorded since opening, and drop the others.
 
-        Failures are not errors: the cache is only a speed-up.
+        Failures are not errors (the cache is only a speed-up): they set ``warning``.
         """
-        connection = self._connection
-        if connection is None:
-            self._entries = dict(self._recorded)
+        records: dict[str, object] = dict(self._kept)
+        unchanged = records == self._loaded
+        self._loaded, self._kept, self._indexes = records, {}, {}
+        if self.path is None or unchanged:
             return
-        changed = [
-            (relpath, *value)
-            for relpath, value in self._recorded.items()
-            if self._entries.get(relpath) != value
-        ]
-        gone = [(relpath,) for relpath in self._entries.keys() - self._recorded.keys()]
         try:
-            with connection:  # one transaction: committed at the end, rolled back on error
-                if gone:
-                    connection.executemany("DELETE FROM entries WHERE relpath = ?", gone)
-                if changed:
-                    connection.executemany(
-                        "INSERT OR REPLACE INTO entries (relpath, size, mtime_ns, object_id)"
-                        " VALUES (?, ?, ?, ?)",
-                        changed,
-                    )
-        except sqlite3.Error as exc:
+            _write(self.path, records)
+        except OSError as exc:
             self.warning = f"could not save the stat cache: {exc}"
-            return
-        self._entries = dict(self._recorded)
 
     def close(self) -> None:
-        """Close the file (without saving)."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Forget what was recorded and not saved."""
+        self._kept = {}
 
-    def __enter__(self) -> SqliteStatCache:
+    def __enter__(self) -> FileStatCache:
         return self
 
     def __exit__(
@@ -157,61 +202,47 @@ class SqliteStatCache:
     ) -> None:
         self.close()
 
-    def _open(self, path: Path) -> None:
-        """Open (or create) the file and load it; recreate it once if it is unreadable."""
-        for attempt in range(2):
-            try:
-                self._connection, self._entries = _connect_and_load(path)
-                return
-            except (sqlite3.Error, OSError) as exc:
-                self.close()
-                if attempt == 0 and isinstance(exc, sqlite3.DatabaseError):
-                    _remove_cache_files(path)  # corrupt or foreign: start again
-                    continue
-                self.warning = f"stat cache {str(path)!r} is not usable: {exc}"
-                self._entries = {}
-                return
+
+def _index(record: object) -> dict[str, tuple[int, int, object]]:
+    """``name -> (size, mtime_ns, id)`` of a loaded folder record (empty if malformed)."""
+    if not isinstance(record, tuple) or len(record) != 4:
+        return {}
+    files, ids = record[0], record[1]
+    if not isinstance(files, tuple) or not isinstance(ids, tuple) or len(files) != len(ids):
+        return {}
+    index: dict[str, tuple[int, int, object]] = {}
+    for file, object_id in zip(files, ids, strict=True):
+        if isinstance(file, tuple) and len(file) == 4:
+            index[file[0]] = (file[1], file[2], object_id)
+    return index
 
 
-def _connect_and_load(path: Path) -> tuple[sqlite3.Connection, dict[str, tuple[int, int, str]]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=5.0)
+def _load(path: Path) -> dict[str, object]:
+    """The records in ``path``; empty when it is missing, foreign or damaged."""
     try:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise sqlite3.DatabaseError(f"unknown stat cache version {version}")
-        if version == 0:  # a new file (or one of another program): create the table
-            with connection:
-                connection.execute(_SCHEMA)
-                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        rows = connection.execute(
-            "SELECT relpath, size, mtime_ns, object_id FROM entries"
-        ).fetchall()
-        entries = {row[0]: (row[1], row[2], row[3]) for row in rows}
-        if not _all_object_ids([value[2] for value in entries.values()]):
-            # A malformed row (a foreign writer) is dropped: it can only miss then.
-            entries = {k: v for k, v in entries.items() if is_object_id(v[2])}
+        data = path.read_bytes()
+    except OSError:
+        return {}
+    head, digest = len(MAGIC), len(MAGIC) + _DIGEST_SIZE
+    if data[:head] != MAGIC or hashlib.sha256(data[digest:]).digest() != data[head:digest]:
+        return {}
+    try:
+        records = marshal.loads(data[digest:])
+    except (EOFError, ValueError, TypeError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+def _write(path: Path, records: dict[str, object]) -> None:
+    """Replace ``path`` with ``records`` atomically (no fsync: losing it costs a re-read)."""
+    payload = marshal.dumps(records, _MARSHAL_VERSION)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    try:
+        with open(temp, "wb") as f:
+            f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
+        os.replace(temp, path)
     except BaseException:
-        connection.close()
-        raise
-    return connection, entries
-
-
-_IDS = re.compile(r"(?:[0-9a-f]{64})*")
-
-
-def _all_object_ids(values: list[object]) -> bool:
-    """Whether every value is an object id: one regex pass over all of them.
-
-    Checking 20,000 ids one by one took 30-45 ms of a 1% re-import; this takes ~3 ms.
-    """
-    if not all(isinstance(value, str) and len(value) == 64 for value in values):
-        return False
-    joined = "".join(values)  # type: ignore[arg-type]
-    return _IDS.fullmatch(joined) is not None
-
-
-def _remove_cache_files(path: Path) -> None:
-    for suffix in ("", "-journal", "-wal", "-shm"):
         with contextlib.suppress(OSError):
-            os.unlink(f"{path}{suffix}")
+            os.unlink(temp)
+        raise
