@@ -5,6 +5,7 @@ import io
 import os
 import shutil
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -584,10 +585,14 @@ def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path,
 
 
 def backdate(root, seconds=3600):
-    when = (int(os.path.getmtime(root)) - seconds) * 10**9
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            os.utime(os.path.join(dirpath, name), ns=(when, when))
+    """Set the mtime of ``root`` (a file) or of every file below it to ``seconds`` ago.
+
+    Outside the stat cache's racy window, as files imported a while after a change are.
+    """
+    when = time.time_ns() - seconds * 10**9
+    paths = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+    for path in paths:
+        os.utime(path, ns=(when, when))
 
 
 def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp_path, monkeypatch):
@@ -627,7 +632,7 @@ def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp
     assert built[-1] == {()}
 
     (src / "b" / "c" / "w.txt").write_bytes(b"changed")
-    backdate(src / "b" / "c", 60)
+    backdate(src / "b" / "c" / "w.txt", 60)
     second = commit("second")
     assert second.created and second.files_stored == 1
     assert built[-1] == {(), ("b",), ("b", "c")}
@@ -635,13 +640,48 @@ def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp
 
     shutil.rmtree(src / "a" / "deep")
     (src / "empty" / "deeper" / "now.txt").write_bytes(b"now")
-    backdate(src / "empty", 60)
+    backdate(src / "empty" / "deeper" / "now.txt", 60)
     third = commit("third")
     assert built[-1] == {(), ("a",), ("empty",), ("empty", "deeper")}
     expected = {**contents, "b/c/w.txt": b"changed", "empty/deeper/now.txt": b"now"}
     del expected["a/deep/y.txt"]
     assert files(repo) == expected
     assert first.tree_id != third.tree_id
+
+
+def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monkeypatch):
+    # In a changed folder whose previous tree the repository has, the files the cache
+    # knew are blobs of that tree: only the changed file is looked up.
+    from dataworkflow.metadata import objects as object_queries
+    from dataworkflow.services.statcache import FileStatCache
+
+    contents = {"top.txt": b"top", "b/z.txt": b"bz", "b/c/w.txt": b"bcw", "b/c/v.txt": b"v"}
+    src = tmp_path / "src"
+    make_folder(src, contents)
+    backdate(src)
+    asked: list[str] = []
+    lookup = object_queries.existing_blob_ids
+
+    def spy(session, repository_id, ids):
+        ids = list(ids)
+        asked.extend(ids)
+        return lookup(session, repository_id, ids)
+
+    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+
+    def commit(message):
+        with FileStatCache(tmp_path / "cache") as cache:
+            result = repo.commit_folder(src, "main", message, stat_cache=cache)
+            cache.save()
+        return result
+
+    commit("first")
+    asked.clear()
+    (src / "b" / "c" / "w.txt").write_bytes(b"changed")
+    backdate(src / "b" / "c" / "w.txt", 60)
+    assert commit("second").files_stored == 1
+    assert asked == [hash_bytes(b"changed")]
+    assert files(repo) == {**contents, "b/c/w.txt": b"changed"}
 
 
 def test_a_warm_stat_cache_does_not_skip_what_another_repository_lacks(repo, db, storage, tmp_path):

@@ -45,6 +45,8 @@ class LocalFile:
     """Whether hashing stored the bytes already (storage that copies local files itself)."""
     relpath: str = ""
     """The ``/``-joined path below the folder (from ``parts`` when not given)."""
+    cached: bool = False
+    """Whether the id came from the stat cache (the file was not read)."""
 
     def __post_init__(self) -> None:
         if not self.relpath:
@@ -65,6 +67,13 @@ class StatCache(Protocol):
         self, folder: str, files: tuple[FileStat, ...], subfolders: tuple[str, ...]
     ) -> str | None:
         """The tree id recorded for a folder with this very listing ("" if it was empty)."""
+        ...
+
+    def recorded_tree(self, folder: str) -> str | None:
+        """The tree id last recorded for a folder, whatever its listing was then.
+
+        Every id :meth:`lookup` returns for a file of the folder is an entry of it.
+        """
         ...
 
     def record_folder(
@@ -273,7 +282,7 @@ def hash_files(
         if stat_cache is not None:
             cached = stat_cache.lookup(local.relpath, local.size, local.mtime_ns)
             if cached is not None:
-                local.id = cached
+                local.id, local.cached = cached, True
                 if on_hashed:
                     on_hashed(local)
                 continue

@@ -73,6 +73,7 @@ from dataworkflow.services.export import (
     write_verified,
 )
 from dataworkflow.services.folder import (
+    FolderScan,
     IgnoreRule,
     LocalFile,
     StatCache,
@@ -494,16 +495,8 @@ class Repository:
             if progress:
                 progress("hash", counters["files"], counters["bytes"])
 
-        # Folders the stat cache saw unchanged keep their tree ids, as long as this
-        # repository has those trees (then it has everything below them too).
-        unchanged = unchanged_folders(scan, stat_cache) if stat_cache is not None else {}
+        unchanged, previous = self._cached_folders(scan, stat_cache)
         if unchanged:
-            tops = topmost(unchanged)
-            with self.db.reading() as session:
-                known_tops = object_queries.existing_tree_ids(session, self.id, tops.values())
-            without_below(
-                unchanged, {parts for parts, tree in tops.items() if tree not in known_tops}
-            )
             for parts in unchanged:
                 folder_files = scan.folders[parts].files
                 counters["files"] += len(folder_files)
@@ -521,7 +514,11 @@ class Repository:
             known_trees = object_queries.existing_tree_ids(
                 session, self.id, (tree.id for tree in folders.values())
             )
-            unchecked = outside_known_trees(files, folders, known_trees)
+            unchecked = [
+                f
+                for f in outside_known_trees(files, folders, known_trees)
+                if not (f.cached and f.parts[:-1] in previous)
+            ]
             known = object_queries.existing_blob_ids(
                 session, self.id, (f.id for f in unchecked if f.id is not None)
             )
@@ -1085,6 +1082,34 @@ class Repository:
                 raise ObjectNotFound(parent, kind="commit")
         generation = 1 + max(generations.values(), default=0)
         commit_queries.insert_commit(session, self.id, commit, generation)
+
+    def _cached_folders(
+        self, scan: FolderScan, stat_cache: StatCache | None
+    ) -> tuple[dict[tuple[str, ...], str], set[tuple[str, ...]]]:
+        """What the stat cache spares a folder import: ``(unchanged, previous)``.
+
+        ``unchanged`` maps the folders whose listing the cache saw before, and whose
+        tree this repository has, to that tree's id: the repository has everything
+        below them. ``previous`` holds the changed folders whose previously recorded
+        tree the repository has: a file of one that the cache knew (``cached``) is a
+        blob of that tree, so it needs no lookup.
+        """
+        if stat_cache is None:
+            return {}, set()
+        unchanged = unchanged_folders(scan, stat_cache)
+        tops = topmost(unchanged)
+        previous: dict[tuple[str, ...], str] = {}
+        for parts in scan.folders:
+            if parts not in unchanged:
+                tree = stat_cache.recorded_tree("/".join(parts))
+                if tree:
+                    previous[parts] = tree
+        with self.db.reading() as session:
+            known = object_queries.existing_tree_ids(
+                session, self.id, [*tops.values(), *previous.values()]
+            )
+        without_below(unchanged, {parts for parts, tree in tops.items() if tree not in known})
+        return unchanged, {parts for parts, tree in previous.items() if tree in known}
 
     def _commit_tree(
         self,

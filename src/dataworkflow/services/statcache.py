@@ -141,6 +141,18 @@ class FileStatCache:
         self._kept[folder] = record
         return tree
 
+    def recorded_tree(self, folder: str) -> str | None:
+        """The tree id recorded for ``folder``, whatever its listing was (None if none).
+
+        A file id :meth:`lookup` gives for a file of the folder is an entry of that tree:
+        ids and tree are recorded together.
+        """
+        record = self._loaded.get(folder)
+        if not isinstance(record, tuple) or len(record) != 4:
+            return None
+        tree = record[3]
+        return tree if isinstance(tree, str) and is_object_id(tree) else None
+
     def record_folder(
         self,
         folder: str,
