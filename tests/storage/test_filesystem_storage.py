@@ -395,3 +395,33 @@ def test_without_processes_the_batches_run_here(storage, tmp_path, monkeypatch) 
     assert [s.id for s in stored] == [hashlib.sha256(c).hexdigest() for c in contents]
     assert storage.writes == 300
     assert sizes == [len(c) for c in contents]
+
+
+def test_writes_make_missing_fan_out_folders_whichever_they_try_first(tmp_path, monkeypatch):
+    storage = FileSystemStorage(tmp_path)
+    made: list[str] = []
+    mkdir = os.mkdir
+    monkeypatch.setattr(os, "mkdir", lambda path, *a: made.append(str(path)) or mkdir(path, *a))
+    datas = [f"object {n}".encode() for n in range(6)]
+    for data in datas[:3]:  # a new store: each folder is new, so mkdir comes first
+        storage.put_bytes(data)
+    first = len(made)
+    assert first >= 6  # two levels per object
+    made.clear()
+    storage.put_bytes(datas[0] + b"!")  # ...until a folder exists
+    storage.put_bytes(datas[0] + b"?")
+    for data in datas[:3]:
+        storage.delete(hashlib.sha256(data).hexdigest())
+    # Folders removed behind the storage's back (as gc does) are made again.
+    for folder in list((tmp_path / "objects").iterdir()):
+        for sub in folder.iterdir():
+            for leftover in sub.iterdir():
+                leftover.chmod(0o644)
+                leftover.unlink()
+            sub.rmdir()
+        folder.rmdir()
+    for data in datas:
+        stored = storage.put_bytes(data)
+        with storage.open(stored.id) as f:
+            assert f.read() == data
+    assert list(storage.iter_ids()) and all(storage.exists(i) for i in storage.iter_ids())

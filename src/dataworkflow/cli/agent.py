@@ -34,6 +34,8 @@ from typing import Any, NoReturn
 from dataworkflow.cli.launcher import FORWARDED_SIGNALS, HEADER, REPLY
 
 PRELOAD = (
+    "sqlite3",  # the drivers, which SQLAlchemy imports only when it first connects
+    "psycopg",
     "sqlalchemy.orm",
     "sqlalchemy.dialects.sqlite.pysqlite",
     "sqlalchemy.dialects.postgresql.psycopg",
@@ -77,7 +79,10 @@ def preload() -> None:
             continue
     from sqlalchemy.orm import configure_mappers
 
+    from dataworkflow.cli.context import known_migrations
+
     configure_mappers()
+    known_migrations()  # every command checks the schema against them (cached)
     # Keep the collector away from what was imported: a full collection in a child
     # touches every object, copying every page of the agent (measured: +0.1-0.13 s
     # on each command). See the gc.freeze() documentation.

@@ -306,11 +306,19 @@ def _parse_migrations(folder: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(revisions), frozenset(revisions - parents)
 
 
-def migration_graph(db: Database) -> tuple[frozenset[str], frozenset[str]]:
-    """Every known schema revision, and the head revision(s) this version of dw needs."""
+def known_migrations() -> tuple[frozenset[str], frozenset[str]]:
+    """Revisions and heads of the migration scripts, read once per process.
+
+    Both empty when a script could not be read that way (see :func:`migration_graph`).
+    """
     from dataworkflow.metadata.engine import MIGRATIONS_DIR
 
-    known, heads = _parse_migrations(str(MIGRATIONS_DIR / "versions"))
+    return _parse_migrations(str(MIGRATIONS_DIR / "versions"))
+
+
+def migration_graph(db: Database) -> tuple[frozenset[str], frozenset[str]]:
+    """Every known schema revision, and the head revision(s) this version of dw needs."""
+    known, heads = known_migrations()
     if heads:
         return known, heads
     from alembic.script import ScriptDirectory

@@ -68,7 +68,7 @@ class FileSystemStorage:
         self.writes = 0
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._known_dirs: set[str] = set()  # fan-out folders known to exist: no mkdir per write
+        self._new_folders = False  # whether the last write had to make its folder
 
     # --- durability -------------------------------------------------------------------
 
@@ -413,17 +413,23 @@ class FileSystemStorage:
         return ObjectId(digest.hexdigest()), size, name
 
     def _create_temp(self, folder: str) -> tuple[int, str]:
-        if folder not in self._known_dirs:
-            _make_dirs(folder, self._durable())
-            self._known_dirs.add(folder)
+        """Create a temp file in ``folder``, making the folder when it is missing.
+
+        Which to try first follows the last write: while folders keep being new (a store
+        filling up) mkdir comes first, once one exists the open does. Either way the
+        wrong guess costs a failed system call: measured, a failed mkdir per file was 200
+        of a 1% re-import's 203 mkdirs, and a failed open per file would be 17,500 in a
+        first import of 20,000 files.
+        """
         name = os.path.join(folder, _TEMP_PREFIX + secrets.token_hex(8))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        if self._new_folders:
+            self._new_folders = _make_dirs(folder, self._durable())
         try:
             return os.open(name, flags, _FILE_MODE), name
-        except FileNotFoundError:  # the folder was removed behind our back (e.g. by gc)
-            self._known_dirs.discard(folder)
+        except FileNotFoundError:  # a new fan-out folder (or one gc removed)
+            self._new_folders = True
             _make_dirs(folder, self._durable())
-            self._known_dirs.add(folder)
             return os.open(name, flags, _FILE_MODE), name
 
     def _commit(self, temp: str, object_id: ObjectId, size: int, *, checked: bool) -> StoredObject:
@@ -439,10 +445,11 @@ class FileSystemStorage:
                 os.unlink(temp)
                 return StoredObject(object_id, size, written=False)
             folder = os.path.dirname(final)
-            if folder not in self._known_dirs:
+            try:
+                os.replace(temp, final)
+            except FileNotFoundError:  # the fan-out folder is new (the temp file exists)
                 _make_dirs(folder, self._durable())
-                self._known_dirs.add(folder)
-            os.replace(temp, final)
+                os.replace(temp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
@@ -563,21 +570,25 @@ def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:
     return sorted(names) if ordered else names
 
 
-def _make_dirs(folder: str, durable: bool = True) -> None:
-    """Create ``folder`` and its parents, fsyncing each parent that gained an entry."""
+def _make_dirs(folder: str, durable: bool = True) -> bool:
+    """Create ``folder`` and its parents, fsyncing each parent that gained an entry.
+
+    Returns whether ``folder`` was created (False: it existed).
+    """
     parent = os.path.dirname(folder) or os.curdir  # a relative root: stop at "."
     try:
         os.mkdir(folder)
     except FileExistsError:
-        return
+        return False
     except FileNotFoundError:
         _make_dirs(parent, durable)
         try:
             os.mkdir(folder)
         except FileExistsError:
-            return
+            return False
     if durable:
         _fsync_dir(parent)
+    return True
 
 
 def _sync_filesystem(folder: Path) -> None:
