@@ -570,8 +570,9 @@ def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path,
     changed = repo.commit_folder(src, "main", "second")
     assert changed.created and changed.files_stored == 1
     blob = {path: repo.stat("main", path).entry.id for path in contents}
-    # Folders b/c, b and the root changed; a and a/deep did not.
-    assert sorted(asked) == sorted({blob["top.txt"], blob["b/z.txt"], blob["b/c/w.txt"]})
+    # Folders b/c, b and the root changed; a and a/deep did not. w.txt's new bytes were
+    # written to storage, so no repository can have them: not looked up either.
+    assert sorted(asked) == sorted({blob["top.txt"], blob["b/z.txt"]})
     assert files(repo) == {**contents, "b/c/w.txt": b"changed"}
 
     asked.clear()
@@ -649,9 +650,36 @@ def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp
     assert first.tree_id != third.tree_id
 
 
+def test_blobs_storage_had_to_write_are_not_looked_up(repo, db, storage, tmp_path, monkeypatch):
+    # Bytes the storage did not have cannot be a blob of any repository (bytes are
+    # stored before any row refers to them): only deduplicated files are looked up.
+    from dataworkflow.metadata import objects as object_queries
+
+    src = tmp_path / "src"
+    make_folder(src, {"a.txt": b"a", "b/c.txt": b"c", "b/same.txt": b"a"})
+    asked: list[str] = []
+    lookup = object_queries.existing_blob_ids
+
+    def spy(session, repository_id, ids):
+        ids = list(ids)
+        asked.extend(ids)
+        return lookup(session, repository_id, ids)
+
+    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+    first = repo.commit_folder(src, "main", "first")
+    assert first.files_stored == 2
+    assert asked == [hash_bytes(b"a")]  # b/same.txt: stored already, by a.txt
+    create_repository(db, "other")
+    other = Repository(db, storage, "other")
+    asked.clear()
+    again = other.commit_folder(src, "main", "first")
+    assert sorted(asked) == sorted(hash_bytes(d) for d in (b"a", b"c", b"a"))
+    assert again.files_stored == 2 and files(other) == files(repo)
+
+
 def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monkeypatch):
     # In a changed folder whose previous tree the repository has, the files the cache
-    # knew are blobs of that tree: only the changed file is looked up.
+    # knew are blobs of that tree: only the changed file is looked up (if at all).
     from dataworkflow.metadata import objects as object_queries
     from dataworkflow.services.statcache import FileStatCache
 
@@ -680,8 +708,12 @@ def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monk
     (src / "b" / "c" / "w.txt").write_bytes(b"changed")
     backdate(src / "b" / "c" / "w.txt", 60)
     assert commit("second").files_stored == 1
-    assert asked == [hash_bytes(b"changed")]
-    assert files(repo) == {**contents, "b/c/w.txt": b"changed"}
+    assert asked == []  # ...and its new bytes were written: no repository has them
+    (src / "b" / "c" / "w.txt").write_bytes(b"v")  # now bytes storage has
+    backdate(src / "b" / "c" / "w.txt", 30)
+    commit("third")
+    assert asked == [hash_bytes(b"v")]
+    assert files(repo) == {**contents, "b/c/w.txt": b"v"}
 
 
 def test_a_warm_stat_cache_does_not_skip_what_another_repository_lacks(repo, db, storage, tmp_path):

@@ -43,6 +43,8 @@ class LocalFile:
     """The content of a small file, kept from hashing so storing it needs no second read."""
     stored: bool = False
     """Whether hashing stored the bytes already (storage that copies local files itself)."""
+    written: bool = False
+    """Whether storing them wrote them: storage had no copy, so no repository has the blob."""
     relpath: str = ""
     """The ``/``-joined path below the folder (from ``parts`` when not given)."""
     cached: bool = False
@@ -329,6 +331,7 @@ def _store_files(
                 where = exc.filename or local.path
                 raise InvalidInput(f"permission denied reading {where!r}") from None
             local.id, local.size, local.stored = result.id, result.size, True
+            local.written = result.written
             if on_hashed:
                 on_hashed(local)
         next(stored, None)  # the end of the iteration: everything stored is now durable

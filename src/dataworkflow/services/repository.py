@@ -514,16 +514,18 @@ class Repository:
             known_trees = object_queries.existing_tree_ids(
                 session, self.id, (tree.id for tree in folders.values())
             )
+            # Blobs to look up: none below a folder the repository has, none the cache
+            # vouches for (see _cached_folders), and none that storage had to write.
             unchecked = [
                 f
                 for f in outside_known_trees(files, folders, known_trees)
                 if not (f.cached and f.parts[:-1] in previous)
             ]
             known = object_queries.existing_blob_ids(
-                session, self.id, (f.id for f in unchecked if f.id is not None)
+                session, self.id, (f.id for f in unchecked if f.id is not None and not f.written)
             )
         trees = [tree for tree in folders.values() if tree.id not in known_trees]
-        unknown = [f for f in iter_unique(unchecked) if f.id not in known]
+        unknown = [f for f in iter_unique(unchecked) if f.written or f.id not in known]
         to_store = [f for f in unknown if not f.stored]
         if progress:
             progress("plan", len(to_store), sum(f.size for f in to_store))
