@@ -677,6 +677,50 @@ def test_blobs_storage_had_to_write_are_not_looked_up(repo, db, storage, tmp_pat
     assert again.files_stored == 2 and files(other) == files(repo)
 
 
+def test_a_stat_cache_sees_mode_ignore_and_racy_changes(repo, tmp_path):
+    # What a folder's tree depends on besides file bytes: the executable bit (no mtime
+    # change), the ignore rules, and a rewrite within the racy window that keeps the
+    # size and mtime: each must make a new tree, with a warm cache.
+    from dataworkflow.services.ignore import load_ignore_rule
+    from dataworkflow.services.statcache import FileStatCache
+
+    src = tmp_path / "src"
+    make_folder(src, {"d/run.sh": b"#!/bin/sh\n", "d/log.txt": b"log", "d/e/f.txt": b"f"})
+    backdate(src)
+
+    def commit(message):
+        with FileStatCache(tmp_path / "cache") as cache:
+            result = repo.commit_folder(
+                src, "main", message, stat_cache=cache, ignore=load_ignore_rule(src)
+            )
+            cache.save()
+        return result
+
+    commit("first")
+    assert not commit("same").created
+    (src / "d" / "run.sh").chmod(0o755)
+    assert commit("chmod").created
+    assert repo.stat("main", "d/run.sh").entry.mode.value == "100755"
+
+    (src / ".dwignore").write_text("*.txt\n")
+    backdate(src / ".dwignore")
+    assert commit("ignore").created
+    assert set(files(repo)) == {".dwignore", "d/run.sh"}
+    (src / ".dwignore").write_text("log.txt\n")
+    backdate(src / ".dwignore")
+    assert commit("ignore less").created
+    assert set(files(repo)) == {".dwignore", "d/run.sh", "d/e/f.txt"}
+
+    racy = src / "d" / "e" / "f.txt"
+    racy.write_bytes(b"1")  # now: within the racy window of the next import
+    commit("racy")
+    mtime = racy.stat().st_mtime_ns
+    racy.write_bytes(b"2")  # same size, same mtime: only a re-read can tell
+    os.utime(racy, ns=(mtime, mtime))
+    assert commit("rewritten").created
+    assert repo.read_file("main", "d/e/f.txt") == b"2"
+
+
 def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monkeypatch):
     # In a changed folder whose previous tree the repository has, the files the cache
     # knew are blobs of that tree: only the changed file is looked up (if at all).
