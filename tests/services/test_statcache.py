@@ -224,3 +224,16 @@ def test_hash_files_uses_the_cache(tmp_path, monkeypatch):
         hash_files(files, cache)
     assert reads == []
     assert {f.relpath: f.id for f in files} == {"a": ID_A, "d/b": ID_B}
+
+
+def test_the_sqlite_file_of_an_older_dw_is_removed(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = stat_cache_path(tmp_path / "cache", folder)
+    path.parent.mkdir(parents=True)
+    old = [path.with_suffix(".sqlite"), path.with_suffix(".sqlite-wal")]
+    for leftover in old:
+        leftover.write_bytes(b"SQLite format 3\0")
+    with FileStatCache.for_folder(tmp_path / "cache", folder, now_ns=NOW) as cache:
+        assert cache.warning is None
+    assert not any(leftover.exists() for leftover in old)

@@ -112,13 +112,14 @@ class ScannedFolder:
 
     def local_files(self) -> list[LocalFile]:
         """The folder's files as :class:`LocalFile` objects (ids not known yet)."""
-        parts, path = self.parts, self.path
+        parts = self.parts
+        folder = self.path if self.path.endswith("/") else self.path + "/"
         prefix = "/".join(parts) + "/" if parts else ""
         plain, runnable = FileMode.FILE, FileMode.EXECUTABLE
         return [
             LocalFile(
                 (*parts, name),
-                os.path.join(path, name),
+                folder + name,  # as os.path.join would, without a call per file
                 size,
                 mtime_ns,
                 runnable if executable else plain,

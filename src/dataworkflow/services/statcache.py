@@ -101,8 +101,15 @@ class FileStatCache:
 
     @classmethod
     def for_folder(cls, cache_dir: Path, folder: Path, **options: int) -> FileStatCache:
-        """Open the cache of ``folder`` under ``cache_dir`` (see :func:`stat_cache_path`)."""
-        return cls(stat_cache_path(cache_dir, folder), **options)
+        """Open the cache of ``folder`` under ``cache_dir`` (see :func:`stat_cache_path`).
+
+        The SQLite file an older ``dw`` kept for the folder is removed.
+        """
+        path = stat_cache_path(cache_dir, folder)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(path.with_suffix(f".sqlite{suffix}"))
+        return cls(path, **options)
 
     # --- the StatCache protocol -------------------------------------------------------
 
