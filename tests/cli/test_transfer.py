@@ -423,8 +423,11 @@ def _send_sigint_while_hashing(monkeypatch, after: int, times: int = 1) -> list[
 def test_sigint_stops_the_import_at_the_next_report(dw, repo_name, tmp_path, monkeypatch):
     import signal
 
+    from dataworkflow.services import repository as repository_module
+
     folder = write_tree(tmp_path / "src", {f"f{i}": str(i).encode() for i in range(20)})
     calls = _send_sigint_while_hashing(monkeypatch, after=3)
+    monkeypatch.setattr(repository_module, "PROGRESS_FILES", 1)  # a report per file
     handler_before = signal.getsignal(signal.SIGINT)
 
     dw.fails(

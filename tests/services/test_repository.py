@@ -528,14 +528,19 @@ def test_commit_folder_reads_each_file_once_and_reports_each_once(
     monkeypatch.setattr(folder_module, "_read_small", lambda path: reads.append(path))
     monkeypatch.setattr(folder_module, "_hash_file", lambda path: reads.append(path))
     phases: dict[str, tuple[int, int]] = {}
+    reports: list[str] = []
 
-    result = repo.commit_folder(
-        tmp_path / "src", "main", "many", progress=lambda p, f, b: phases.__setitem__(p, (f, b))
-    )
+    def progress(phase: str, files: int, size: int) -> None:
+        phases[phase] = (files, size)
+        reports.append(phase)
+
+    result = repo.commit_folder(tmp_path / "src", "main", "many", progress=progress)
 
     assert reads == []  # filesystem storage hashes while it copies: nothing read twice
     total = sum(map(len, contents.values()))
     assert phases["scan"] == phases["hash"] == (count + 1, total)
+    # Reported every PROGRESS_FILES files (or 8 MiB: big.bin), and at the end.
+    assert reports.count("hash") <= (count + 1) // 32 + 3
     assert phases["plan"] == (0, 0)  # everything was stored while hashing
     assert result.files_stored == len(set(contents.values()))
     assert files(repo) == contents

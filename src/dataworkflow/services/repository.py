@@ -95,6 +95,11 @@ from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync, Suppo
 DEFAULT_REPOSITORY = "default"
 DEFAULT_AUTHOR = ("DataWorkflow", "dataworkflow@localhost")
 STORE_WORKERS = 4
+PROGRESS_FILES = 32
+PROGRESS_BYTES = 8 * 1024 * 1024
+"""Hashing progress is reported every this many files or bytes, and at the end: a call
+per file through the CLI's callback cost ~50 ms of a 20,000-file import (the bars
+redraw ten times a second anyway)."""
 
 
 class _Unset:
@@ -485,14 +490,18 @@ class Repository:
         ref = branch_ref(branch)
         target = split_path(path)
         scan = scan_folder(Path(folder), ignore)
-        counters = {"files": 0, "bytes": 0}
+        counters = {"files": 0, "bytes": 0, "reported": 0}
         if progress:
             progress("scan", scan.file_count, scan.total_bytes)
 
         def hashed(local: LocalFile) -> None:
             counters["files"] += 1
             counters["bytes"] += local.size
-            if progress:
+            if progress and (
+                counters["files"] % PROGRESS_FILES == 0
+                or counters["bytes"] - counters["reported"] >= PROGRESS_BYTES
+            ):
+                counters["reported"] = counters["bytes"]
                 progress("hash", counters["files"], counters["bytes"])
 
         unchanged, previous = self._cached_folders(scan, stat_cache)
@@ -506,6 +515,8 @@ class Repository:
         files = scan.local_files(skip=unchanged)
         bulk = self.storage if isinstance(self.storage, SupportsLocalFiles) else None
         hash_files(files, stat_cache, hashed, store=bulk)
+        if progress:
+            progress("hash", counters["files"], counters["bytes"])
         folders, tree_ids = build_trees(scan, files, unchanged)
         if stat_cache is not None:
             record_folders(stat_cache, scan, files, tree_ids, skip=unchanged)
