@@ -547,6 +547,36 @@ def test_commit_folder_reads_each_file_once_and_reports_each_once(
     assert repo.storage.writes == len(set(contents.values()))
 
 
+@pytest.mark.parametrize("count", [5, 600])  # stored on this thread, and in processes
+def test_commit_folder_commits_only_once_the_stored_bytes_are_durable(
+    repo, tmp_path, monkeypatch, count
+):
+    # The storage syncs in the background while rows are inserted; the commit waits.
+    from dataworkflow.metadata import refs as ref_queries
+
+    events: list[str] = []
+    storage_type = type(repo.storage)
+    sync = storage_type.sync
+
+    def slow_sync(self):
+        time.sleep(0.3)
+        sync(self)
+        events.append("synced")
+
+    cas = ref_queries.compare_and_swap_ref
+
+    def moving_the_branch(*args, **kwargs):
+        events.append("ref")
+        return cas(*args, **kwargs)
+
+    monkeypatch.setattr(storage_type, "sync", slow_sync)
+    monkeypatch.setattr(ref_queries, "compare_and_swap_ref", moving_the_branch)
+    make_folder(tmp_path / "src", {f"d{n % 7}/f{n}": f"file {n}".encode() for n in range(count)})
+    result = repo.commit_folder(tmp_path / "src", "main", "import")
+    assert result.created and result.files_stored == count
+    assert events == ["synced", "ref"]  # one sync, before the branch moved
+
+
 def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path, monkeypatch):
     # A folder whose tree the repository has already has all its blobs: a re-import
     # looks up only the files of changed folders, and a copied folder stores nothing.

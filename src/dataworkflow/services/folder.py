@@ -267,13 +267,15 @@ def hash_files(
     on_hashed: Callable[[LocalFile], None] | None = None,
     keep_budget: int = KEEP_BUDGET,
     store: SupportsLocalFiles | None = None,
+    durable: bool = True,
 ) -> None:
     """Fill in ``id`` (and the real size) of every file.
 
     With ``store``, files the stat cache does not know are stored as they are hashed
-    (``stored`` is set), so each is read once. Otherwise small files are read whole, and
-    up to ``keep_budget`` bytes of them stay in ``data`` so that storing them later does
-    not read them again.
+    (``stored`` is set), so each is read once; with ``durable`` False too, the caller
+    must ``sync()`` the store before anything refers to them. Otherwise small files are
+    read whole, and up to ``keep_budget`` bytes of them stay in ``data`` so that storing
+    them later does not read them again.
 
     Raises:
         InvalidInput: if a file cannot be read.
@@ -304,7 +306,7 @@ def hash_files(
             on_hashed(local)
     if unknown:
         assert store is not None
-        _store_files(unknown, store, on_hashed)
+        _store_files(unknown, store, on_hashed, durable)
     if large:
         with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:
             for local, (object_id, size) in zip(
@@ -319,8 +321,9 @@ def _store_files(
     files: list[LocalFile],
     store: SupportsLocalFiles,
     on_hashed: Callable[[LocalFile], None] | None,
+    durable: bool,
 ) -> None:
-    stored = store.put_files([(f.path, f.size) for f in files])
+    stored = store.put_files([(f.path, f.size) for f in files], durable=durable)
     try:
         for local in files:
             try:
@@ -335,7 +338,7 @@ def _store_files(
             local.written = result.written
             if on_hashed:
                 on_hashed(local)
-        next(stored, None)  # the end of the iteration: everything stored is now durable
+        next(stored, None)  # the end of the iteration: the store syncs if durable
     finally:
         stored.close()
 

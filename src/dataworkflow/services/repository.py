@@ -13,7 +13,7 @@ import getpass
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -514,9 +514,19 @@ class Repository:
                 progress("hash", counters["files"], counters["bytes"])
         files = scan.local_files(skip=unchanged)
         bulk = self.storage if isinstance(self.storage, SupportsLocalFiles) else None
-        hash_files(files, stat_cache, hashed, store=bulk)
+        later = isinstance(bulk, SupportsDeferredSync)
+        hash_files(files, stat_cache, hashed, store=bulk, durable=not later)
         if progress:
             progress("hash", counters["files"], counters["bytes"])
+        # The stored bytes become durable (one syncfs, which releases the GIL) while the
+        # trees are built and their rows inserted; build() waits for it before the
+        # transaction commits, so no committed row refers to bytes not yet durable.
+        # Measured: the sync was 250-330 ms of a 20,000-file first import.
+        synced: Future[None] | None = None
+        if later:
+            syncer = ThreadPoolExecutor(max_workers=1)
+            synced = syncer.submit(self.storage.sync)  # type: ignore[attr-defined]
+            syncer.shutdown(wait=False)  # its thread ends with the sync
         folders, tree_ids = build_trees(scan, files, unchanged)
         if stat_cache is not None:
             record_folders(stat_cache, scan, files, tree_ids, skip=unchanged)
@@ -546,6 +556,8 @@ class Repository:
         def build(session: Session, head_tree: Tree) -> tuple[Tree, list[Tree]]:
             object_queries.insert_blobs(session, self.id, new_blobs)
             object_queries.insert_trees(session, self.id, trees)
+            if synced is not None:
+                synced.result()  # the bytes are durable before the rows commit
             if not target:
                 return subtree, []
             entry = TreeEntry(target[-1], FileMode.TREE, "tree", subtree.id)

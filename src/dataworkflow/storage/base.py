@@ -126,11 +126,14 @@ class SupportsLocalFiles(Protocol):
     overlap on threads instead).
     """
 
-    def put_files(self, files: Sequence[tuple[str, int]]) -> Generator[StoredObject, None, None]:
+    def put_files(
+        self, files: Sequence[tuple[str, int]], *, durable: bool = True
+    ) -> Generator[StoredObject, None, None]:
         """Store ``(path, size)`` files, yielding what each became, in order.
 
-        Everything yielded is durable once the iteration ends; stopping early leaves
-        unreferenced objects that garbage collection removes.
+        Everything yielded is durable once the iteration ends (with ``durable`` False,
+        once the caller's next ``sync()`` returns); stopping early leaves unreferenced
+        objects that garbage collection removes.
 
         Raises:
             OSError: a file could not be read (FileNotFoundError, PermissionError...).
