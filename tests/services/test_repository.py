@@ -478,6 +478,22 @@ def test_failure_in_the_middle_of_a_many_file_commit(db, storage, repo, tmp_path
 # --- commit a folder -------------------------------------------------------------------
 
 
+def blob_lookups(monkeypatch) -> list[str]:
+    """The blob ids commit_folder will look up in the repository, as it asks."""
+    from dataworkflow.metadata import objects as object_queries
+
+    asked: list[str] = []
+    lookup = object_queries.existing_blob_ids
+
+    def spy(session, repository_id, ids):
+        ids = list(ids)
+        asked.extend(ids)
+        return lookup(session, repository_id, ids)
+
+    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+    return asked
+
+
 def make_folder(root, spec: dict[str, bytes]):
     for rel, data in spec.items():
         path = root / rel
@@ -580,7 +596,6 @@ def test_commit_folder_commits_only_once_the_stored_bytes_are_durable(
 def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path, monkeypatch):
     # A folder whose tree the repository has already has all its blobs: a re-import
     # looks up only the files of changed folders, and a copied folder stores nothing.
-    from dataworkflow.metadata import objects as object_queries
 
     contents = {
         "top.txt": b"top",
@@ -592,15 +607,7 @@ def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path,
     src = tmp_path / "src"
     make_folder(src, contents)
     repo.commit_folder(src, "main", "first")
-    asked: list[str] = []
-    lookup = object_queries.existing_blob_ids
-
-    def spy(session, repository_id, ids):
-        ids = list(ids)
-        asked.extend(ids)
-        return lookup(session, repository_id, ids)
-
-    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+    asked = blob_lookups(monkeypatch)
     (src / "b" / "c" / "w.txt").write_bytes(b"changed")
     changed = repo.commit_folder(src, "main", "second")
     assert changed.created and changed.files_stored == 1
@@ -688,19 +695,10 @@ def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp
 def test_blobs_storage_had_to_write_are_not_looked_up(repo, db, storage, tmp_path, monkeypatch):
     # Bytes the storage did not have cannot be a blob of any repository (bytes are
     # stored before any row refers to them): only deduplicated files are looked up.
-    from dataworkflow.metadata import objects as object_queries
 
     src = tmp_path / "src"
     make_folder(src, {"a.txt": b"a", "b/c.txt": b"c", "b/same.txt": b"a"})
-    asked: list[str] = []
-    lookup = object_queries.existing_blob_ids
-
-    def spy(session, repository_id, ids):
-        ids = list(ids)
-        asked.extend(ids)
-        return lookup(session, repository_id, ids)
-
-    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+    asked = blob_lookups(monkeypatch)
     first = repo.commit_folder(src, "main", "first")
     assert first.files_stored == 2
     assert asked == [hash_bytes(b"a")]  # b/same.txt: stored already, by a.txt
@@ -759,22 +757,13 @@ def test_a_stat_cache_sees_mode_ignore_and_racy_changes(repo, tmp_path):
 def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monkeypatch):
     # In a changed folder whose previous tree the repository has, the files the cache
     # knew are blobs of that tree: only the changed file is looked up (if at all).
-    from dataworkflow.metadata import objects as object_queries
     from dataworkflow.services.statcache import FileStatCache
 
     contents = {"top.txt": b"top", "b/z.txt": b"bz", "b/c/w.txt": b"bcw", "b/c/v.txt": b"v"}
     src = tmp_path / "src"
     make_folder(src, contents)
     backdate(src)
-    asked: list[str] = []
-    lookup = object_queries.existing_blob_ids
-
-    def spy(session, repository_id, ids):
-        ids = list(ids)
-        asked.extend(ids)
-        return lookup(session, repository_id, ids)
-
-    monkeypatch.setattr(object_queries, "existing_blob_ids", spy)
+    asked = blob_lookups(monkeypatch)
 
     def commit(message):
         with FileStatCache(tmp_path / "cache") as cache:
