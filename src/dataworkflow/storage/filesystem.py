@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +46,6 @@ files of 1-8 KiB, best of 3: 200 files 57 ms here vs 92 ms in the pool; 500: 177
 BULK_BATCH_FILES = 256
 BULK_BATCH_BYTES = 16 * CHUNK_SIZE
 BULK_WORKERS = max(1, min(8, os.cpu_count() or 1))
-PUT_THREADS = 4
 STREAM_BUFFER = 4 * CHUNK_SIZE
 """The most ``put_stream`` reads at a time (into one of two reused buffers)."""
 _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of dirty pages, do not wait
@@ -242,7 +241,10 @@ class FileSystemStorage:
         """
         total = sum(size for _, size in files)
         if not _worth_forking(len(files), total):
-            yield from self._put_on_threads([path for path, _ in files])
+            for path, _ in files:
+                with self.deferred_sync():
+                    stored = self.put_local(path)
+                yield stored
         else:
             for object_id, size, written in _in_processes(
                 _put_batch, self._root, list(_batches(files))
@@ -253,24 +255,6 @@ class FileSystemStorage:
                 yield StoredObject(ObjectId(object_id), size, written)
         if durable:
             self.sync()
-
-    def _put_on_threads(self, paths: list[str]) -> Iterator[StoredObject]:
-        """Store files on a few threads, in order: too few to be worth forking for.
-
-        Creating and renaming a small file waits on the filesystem's journal with the
-        GIL released: measured, 200 files of 1-8 KiB took 93-144 ms on one thread and
-        56-86 ms on four (eight were no better).
-        """
-
-        def put(path: str) -> StoredObject:
-            with self.deferred_sync():
-                return self.put_local(path)
-
-        if len(paths) < PUT_THREADS * 2:
-            yield from map(put, paths)
-            return
-        with ThreadPoolExecutor(PUT_THREADS) as pool:
-            yield from pool.map(put, paths)
 
     def get_files(self, files: Sequence[tuple[ObjectId, str, bool]]) -> Generator[int, None, None]:
         """Write objects to new local files ``(id, path, executable)``, yielding sizes.
