@@ -596,7 +596,6 @@ def test_commit_folder_commits_only_once_the_stored_bytes_are_durable(
 def test_commit_folder_looks_up_only_blobs_outside_known_folders(repo, tmp_path, monkeypatch):
     # A folder whose tree the repository has already has all its blobs: a re-import
     # looks up only the files of changed folders, and a copied folder stores nothing.
-
     contents = {
         "top.txt": b"top",
         "a/x.txt": b"ax",
@@ -638,9 +637,18 @@ def backdate(root, seconds=3600):
         os.utime(path, ns=(when, when))
 
 
+def commit_with_cache(repo, src, cache_file, message, **options):
+    """``commit_folder`` to main with the stat cache in ``cache_file``, saved after."""
+    from dataworkflow.services.statcache import FileStatCache
+
+    with FileStatCache(cache_file) as cache:
+        result = repo.commit_folder(src, "main", message, stat_cache=cache, **options)
+        cache.save()
+    return result
+
+
 def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp_path, monkeypatch):
     from dataworkflow.services import repository as repository_module
-    from dataworkflow.services.statcache import FileStatCache
 
     contents = {
         "top.txt": b"top",
@@ -663,11 +671,8 @@ def test_commit_folder_rebuilds_only_changed_folders_with_a_stat_cache(repo, tmp
 
     monkeypatch.setattr(repository_module, "build_trees", spy)
 
-    def commit(message, target=repo):
-        with FileStatCache(tmp_path / "cache") as cache:
-            result = target.commit_folder(src, "main", message, stat_cache=cache)
-            cache.save()
-        return result
+    def commit(message):
+        return commit_with_cache(repo, src, tmp_path / "cache", message)
 
     first = commit("first")
     assert built[-1] == {(), ("a",), ("a", "deep"), ("b",), ("b", "c")}  # not empty/*
@@ -715,19 +720,14 @@ def test_a_stat_cache_sees_mode_ignore_and_racy_changes(repo, tmp_path):
     # change), the ignore rules, and a rewrite within the racy window that keeps the
     # size and mtime: each must make a new tree, with a warm cache.
     from dataworkflow.services.ignore import load_ignore_rule
-    from dataworkflow.services.statcache import FileStatCache
 
     src = tmp_path / "src"
     make_folder(src, {"d/run.sh": b"#!/bin/sh\n", "d/log.txt": b"log", "d/e/f.txt": b"f"})
     backdate(src)
 
     def commit(message):
-        with FileStatCache(tmp_path / "cache") as cache:
-            result = repo.commit_folder(
-                src, "main", message, stat_cache=cache, ignore=load_ignore_rule(src)
-            )
-            cache.save()
-        return result
+        ignore = load_ignore_rule(src)
+        return commit_with_cache(repo, src, tmp_path / "cache", message, ignore=ignore)
 
     commit("first")
     assert not commit("same").created
@@ -757,7 +757,6 @@ def test_a_stat_cache_sees_mode_ignore_and_racy_changes(repo, tmp_path):
 def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monkeypatch):
     # In a changed folder whose previous tree the repository has, the files the cache
     # knew are blobs of that tree: only the changed file is looked up (if at all).
-    from dataworkflow.services.statcache import FileStatCache
 
     contents = {"top.txt": b"top", "b/z.txt": b"bz", "b/c/w.txt": b"bcw", "b/c/v.txt": b"v"}
     src = tmp_path / "src"
@@ -766,10 +765,7 @@ def test_with_a_stat_cache_only_changed_files_are_looked_up(repo, tmp_path, monk
     asked = blob_lookups(monkeypatch)
 
     def commit(message):
-        with FileStatCache(tmp_path / "cache") as cache:
-            result = repo.commit_folder(src, "main", message, stat_cache=cache)
-            cache.save()
-        return result
+        return commit_with_cache(repo, src, tmp_path / "cache", message)
 
     commit("first")
     asked.clear()
@@ -788,7 +784,6 @@ def test_a_warm_stat_cache_does_not_skip_what_another_repository_lacks(repo, db,
     # The cache says which trees the folder makes, not which repository has them: a
     # folder imported into one repository and then into another must be complete there.
     from dataworkflow.services.fsck import check_integrity
-    from dataworkflow.services.statcache import FileStatCache
 
     contents = {"top.txt": b"top", "a/x.txt": b"ax", "a/deep/y.txt": b"ay", "b/z.txt": b"bz"}
     src = tmp_path / "src"
@@ -798,9 +793,7 @@ def test_a_warm_stat_cache_does_not_skip_what_another_repository_lacks(repo, db,
         if target is None:
             create_repository(db, "other")
             target = Repository(db, storage, "other")
-        with FileStatCache(tmp_path / "cache") as cache:
-            result = target.commit_folder(src, "main", "import", stat_cache=cache)
-            cache.save()
+        result = commit_with_cache(target, src, tmp_path / "cache", "import")
         assert result.created
         assert files(target) == contents
     assert list(check_integrity(db, storage, full=True)) == []
