@@ -425,3 +425,34 @@ def test_writes_make_missing_fan_out_folders_whichever_they_try_first(tmp_path, 
         with storage.open(stored.id) as f:
             assert f.read() == data
     assert list(storage.iter_ids()) and all(storage.exists(i) for i in storage.iter_ids())
+
+
+def _cut_short(storage: FileSystemStorage, object_id: str) -> Path:
+    """Leave the object as a crash before its deferred sync can: the name, no bytes."""
+    path = Path(storage._path(ObjectId(object_id)))
+    path.chmod(0o644)
+    path.write_bytes(b"")
+    path.chmod(0o444)
+    return path
+
+
+@pytest.mark.parametrize("how", ["bytes", "file", "file with id", "files", "large file"])
+def test_an_object_cut_short_by_a_crash_is_written_again(storage, tmp_path, how) -> None:
+    data = os.urandom(2 * MiB + 1) if how == "large file" else b"the bytes of an object"
+    object_id = storage.put_bytes(data).id
+    path = _cut_short(storage, object_id)
+    source = tmp_path / "source"
+    source.write_bytes(data)
+
+    if how == "bytes":
+        stored = storage.put_bytes(data)
+    elif how in ("file", "large file"):
+        stored = storage.put_file(source)
+    elif how == "file with id":
+        stored = storage.put_file(source, object_id)
+    else:
+        (stored,) = storage.put_files([(str(source), len(data))])
+
+    assert stored.id == object_id and stored.written
+    assert path.read_bytes() == data
+    assert storage.put_bytes(data).written is False  # and now it is trusted again

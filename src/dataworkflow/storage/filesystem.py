@@ -21,6 +21,7 @@ import mmap
 import multiprocessing
 import os
 import signal
+import stat
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,7 @@ from dataworkflow.storage.localfiles import write_verified_from
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
 _HEX_DIGITS = frozenset("0123456789abcdef")
+_EMPTY_ID = hashlib.sha256(b"").hexdigest()
 _WHOLE_READ = CHUNK_SIZE  # files below this are read in one piece, then written
 BULK_MIN_FILES = 512
 """Fewer files than this are stored on the calling thread: forking costs more (measured,
@@ -102,7 +104,7 @@ class FileSystemStorage:
         object_id = hash_bytes(data)
         folder = f"{self._root}/objects/{object_id[:2]}/{object_id[2:4]}"
         final = f"{folder}/{object_id}"
-        if os.path.isfile(final):
+        if _stored_size(final) == len(data):
             return StoredObject(object_id, len(data), written=False)
         temp = self._write_temp(folder, (data,))
         return self._commit(temp, object_id, len(data), checked=True, final=final)
@@ -185,7 +187,8 @@ class FileSystemStorage:
     ) -> StoredObject:
         """Copy a local file in, verifying ``object_id`` when given.
 
-        A known id that is stored already costs one ``stat`` and the file is not read.
+        A known id that is stored already costs one ``stat`` and the file is not read
+        (unless the object is empty and should not be: see :func:`_stored_size`).
 
         Raises:
             ChecksumMismatch: if ``object_id`` is given and the file's bytes do not match it;
@@ -196,10 +199,9 @@ class FileSystemStorage:
                 return self.put_stream(f)
         expected = parse_object_id(object_id)
         final = self._path(expected)
-        try:
-            return StoredObject(expected, os.stat(final).st_size, written=False)
-        except FileNotFoundError:
-            pass
+        stored = _stored_size(final)
+        if stored is not None and (stored > 0 or expected == _EMPTY_ID):
+            return StoredObject(expected, stored, written=False)
         got, size, temp = self._copy_file(os.fspath(path), os.path.dirname(final))
         if got != expected:
             with contextlib.suppress(FileNotFoundError):
@@ -470,7 +472,7 @@ class FileSystemStorage:
             final = self._path(object_id)
         folder = final.rpartition("/")[0]
         try:
-            if not checked and os.path.exists(final):
+            if not checked and _stored_size(final) == size:
                 os.unlink(temp)
                 return StoredObject(object_id, size, written=False)
             try:
@@ -604,6 +606,20 @@ def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(names) if ordered else names
+
+
+def _stored_size(path: str) -> int | None:
+    """The size of the object file at ``path``, None if there is none.
+
+    Callers compare it with the size they expect: a write whose sync a crash cut short
+    can leave a file of the right name and no bytes (deferred durability), which must be
+    written again rather than trusted.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _discard(fd: int, name: str) -> None:
