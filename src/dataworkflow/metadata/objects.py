@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 from collections.abc import Iterable, Sequence
+from typing import get_args
 
 from sqlalchemy import Integer, Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
-from dataworkflow.core.objects import FileMode, Tree, TreeEntry
+from dataworkflow.core.objects import EntryKind, FileMode, Tree, TreeEntry
 from dataworkflow.metadata._sql import chunked, insert_ignoring_duplicates
 from dataworkflow.metadata.convert import entry_from_row, entry_to_values
 from dataworkflow.metadata.tables import BlobRow, TreeEntryRow, TreeRow
 
 _ENTRIES = TreeEntryRow.__table__
 _BLOBS = BlobRow.__table__
+KINDS: tuple[str, ...] = get_args(EntryKind)
+"""Every entry kind: entries are keyed by (tree, kind, name), so a lookup by name that
+names every kind seeks the key once per kind instead of reading the whole tree."""
 
 
 def existing_blob_ids(session: Session, repository_id: int, ids: Iterable[str]) -> set[str]:
@@ -162,6 +168,7 @@ _ENTRY = (
     .where(
         _ENTRIES.c.repository_id == bindparam("repository_id"),
         _ENTRIES.c.tree_id == bindparam("tree_id"),
+        _ENTRIES.c.kind.in_(KINDS),
         _ENTRIES.c.name == bindparam("name"),
     )
 )
@@ -238,9 +245,9 @@ def _list_entries(
     params: dict[str, object] = {"repository_id": repository_id, "tree_id": tree_id}
 
     def entries(
-        kind: str | None, after: str | None, limit: int | None
+        kind: str, after: str | None, limit: int | None
     ) -> list[tuple[TreeEntry, int | None]]:
-        query = _entries_statement(sizes, kind is not None, after is not None, limit is not None)
+        query = _entries_statement(sizes, after is not None, limit is not None)
         values = {**params, "kind": kind, "after": after, "limit": limit}
         # .all(): one fetchall, where iterating the result fetches row by row.
         rows = session.connection().execute(query, values).all()
@@ -249,10 +256,14 @@ def _list_entries(
             for name, mode, object_id, blob_size in rows
         ]
 
+    # One query per kind, each ``ORDER BY name`` along the key (tree, kind, name): a
+    # single query ordering by name or by (kind DESC, name) sorts the whole folder for
+    # every page.
     if not folders_first:
-        return entries(None, after, limit)
-    # One query per kind, each ``ORDER BY name`` along the index: a single query ordering
-    # by (kind DESC, name) makes SQLite sort the whole folder for every page.
+        by_name = heapq.merge(
+            *(entries(kind, after, limit) for kind in KINDS), key=lambda found: found[0].name
+        )
+        return list(by_name if limit is None else itertools.islice(by_name, limit))
     found: list[tuple[TreeEntry, int | None]] = []
     for kind in ("tree", "blob"):
         if after_kind == "blob" and kind == "tree":
@@ -266,7 +277,7 @@ def _list_entries(
 
 @functools.cache
 def _entries_statement(
-    sizes: bool, by_kind: bool, after: bool, limit: bool
+    sizes: bool, after: bool, limit: bool
 ) -> Select[tuple[str, str, str, int | None]]:
     """A page of a tree's entries by name: columns, not ORM rows, sizes joined in if asked.
 
@@ -289,8 +300,7 @@ def _entries_statement(
                 & (table.c.kind == "blob"),
             )
         )
-    if by_kind:
-        query = query.where(table.c.kind == bindparam("kind"))
+    query = query.where(table.c.kind == bindparam("kind"))
     if after:
         query = query.where(table.c.name > bindparam("after"))
     query = query.order_by(table.c.name)

@@ -52,6 +52,7 @@ from sqlalchemy.sql.elements import BindParameter
 from dataworkflow.core.objects import TreeEntry
 from dataworkflow.metadata._sql import chunked, insert_ignoring_duplicates
 from dataworkflow.metadata.convert import entry_from_row
+from dataworkflow.metadata.objects import KINDS
 from dataworkflow.metadata.tables import (
     Base,
     NameText,
@@ -406,7 +407,8 @@ def tree_entries(
             TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id.in_(part)
         )
         if names is not None:
-            wanted = TreeEntryRow.name.in_(sorted(set(names)))
+            # Naming the kinds lets the key (tree, kind, name) seek each name.
+            wanted = TreeEntryRow.kind.in_(KINDS) & TreeEntryRow.name.in_(sorted(set(names)))
             query = query.where(wanted | (TreeEntryRow.kind == "tree") if subtrees else wanted)
         found.extend((row.tree_id, entry_from_row(row)) for row in session.scalars(query))
     return found

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -65,6 +66,7 @@ class BlobRow(Base):
     """A file's content known to a repository; the bytes live in object storage."""
 
     __tablename__ = "blobs"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # the key is the row (migration 0005)
 
     repository_id: Mapped[int] = mapped_column(_repository_fk(), primary_key=True)
     id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
@@ -92,13 +94,15 @@ class TreeEntryRow(Base):
             ondelete="CASCADE",
             name="fk_tree_entries_tree_id_trees",
         ),
-        # Folder listings show folders first: keyset pages over (kind, name).
-        Index("ix_tree_entries_kind_name", "repository_id", "tree_id", "kind", "name"),
+        # One B-tree for loading a tree, folders-first pages (one range per kind) and
+        # lookups by name (``kind IN`` both kinds); see migration 0005.
+        PrimaryKeyConstraint("repository_id", "tree_id", "kind", "name", name="pk_tree_entries"),
+        {"sqlite_with_rowid": False},
     )
 
-    repository_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tree_id: Mapped[str] = mapped_column(ObjectIdColumn, primary_key=True)
-    name: Mapped[str] = mapped_column(NameText, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(Integer)
+    tree_id: Mapped[str] = mapped_column(ObjectIdColumn)
+    name: Mapped[str] = mapped_column(NameText)
     mode: Mapped[str] = mapped_column(String(6))
     kind: Mapped[str] = mapped_column(String(4))
     object_id: Mapped[str] = mapped_column(ObjectIdColumn)
