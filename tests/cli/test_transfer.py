@@ -243,6 +243,28 @@ def test_unreadable_dwignore_is_an_error(dw, repo_name, tmp_path):
 # --- errors ------------------------------------------------------------------------------------
 
 
+def test_import_of_unreadable_folder_fails_and_changes_nothing(
+    dw, repo_name, tmp_path, monkeypatch
+):
+    folder = write_tree(tmp_path / "src", {"ok.txt": b"ok", "locked/inner.txt": b"i"})
+    dw.ok("import", str(folder), repo_name, "-m", "one")
+    head = dw.json("log", repo_name)[0]["id"]
+    write_tree(folder, {"new.txt": b"n"})
+    deny_open(monkeypatch, folder / "locked")
+    try:
+        dw.fails(
+            "import",
+            str(folder),
+            repo_name,
+            "-m",
+            "two",
+            message=f"permission denied reading folder {str(folder / 'locked')!r}",
+        )
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert [c["id"] for c in dw.json("log", repo_name)] == [head]
+
+
 def test_import_of_unreadable_file_fails_and_changes_nothing(dw, repo_name, tmp_path, monkeypatch):
     folder = write_tree(tmp_path / "src", {"ok.txt": b"ok", "secret.bin": b"s"})
     dw.ok("import", str(folder), repo_name, "-m", "one")

@@ -1,5 +1,6 @@
 """The Repository API: objects, commits of changes, refs and reads, on SQLite and PostgreSQL."""
 
+import contextlib
 import hashlib
 import io
 import os
@@ -862,6 +863,41 @@ def test_commit_folder_errors(repo, tmp_path):
     (bad / b"\xff\xfe.bin".decode("utf-8", "surrogateescape")).write_bytes(b"x")
     with pytest.raises(InvalidName, match="UTF-8"):
         repo.commit_folder(bad, "main", "m")
+    assert repo.head() is None
+
+
+def test_commit_folder_skips_what_is_not_a_file_or_folder(repo, tmp_path):
+    src = tmp_path / "src"
+    make_folder(src, {"a.csv": b"a", "sub/b.csv": b"b"})
+    os.mkfifo(src / "sub" / "pipe")
+    (src / "to-sub").symlink_to(src / "sub", target_is_directory=True)
+    (src / "to-a").symlink_to(src / "a.csv")
+    repo.commit_folder(src, "main", "import")
+    assert files(repo) == {"a.csv": b"a", "sub/b.csv": b"b"}
+
+
+def test_commit_folder_refuses_a_folder_swapped_for_a_symlink_while_scanned(
+    repo, tmp_path, monkeypatch
+):
+    """The listing saw a folder; if a symlink replaces it before it is read, it is not
+    followed (the import fails and commits nothing)."""
+    src = tmp_path / "src"
+    make_folder(src, {"a.csv": b"a", "sub/b.csv": b"b", "elsewhere/secret": b"s"})
+    real_scandir = os.scandir
+    swapped = []
+
+    def swapping_scandir(target):
+        with real_scandir(target) as listing:
+            entries = list(listing)
+        if not swapped:  # right after the root was listed
+            swapped.append(True)
+            os.rename(src / "sub", tmp_path / "moved")
+            (src / "sub").symlink_to(src / "elsewhere", target_is_directory=True)
+        return contextlib.nullcontext(iter(entries))
+
+    monkeypatch.setattr(os, "scandir", swapping_scandir)
+    with pytest.raises(InvalidInput, match="stopped being a folder"):
+        repo.commit_folder(src, "main", "import")
     assert repo.head() is None
 
 

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import get_args
 
-from sqlalchemy import Integer, Select, bindparam, literal, select
+from sqlalchemy import FromClause, Integer, Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from dataworkflow.core.ids import ObjectId
@@ -24,34 +24,37 @@ KINDS: tuple[str, ...] = get_args(EntryKind)
 names every kind seeks the key once per kind instead of reading the whole tree."""
 
 
+def _ids_statement(table: FromClause) -> Select[tuple[str]]:
+    return select(table.c.id).where(
+        table.c.repository_id == bindparam("repository_id"),
+        table.c.id.in_(bindparam("ids", expanding=True)),
+    )
+
+
+_TREES = TreeRow.__table__
+_EXISTING = {"blobs": _ids_statement(_BLOBS), "trees": _ids_statement(_TREES)}
+"""Core statements built once: an ORM select per chunk cost 2-3x the query itself
+(an import asks about every folder's tree)."""
+
+
+def _existing_ids(session: Session, table: str, repository_id: int, ids: Iterable[str]) -> set[str]:
+    statement = _EXISTING[table]
+    connection = session.connection()
+    found: set[str] = set()
+    for part in chunked(sorted(set(ids))):
+        params = {"repository_id": repository_id, "ids": part}
+        found.update(connection.execute(statement, params).scalars())
+    return found
+
+
 def existing_blob_ids(session: Session, repository_id: int, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` this repository has as blobs."""
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for part in chunked(wanted):
-        found.update(
-            session.scalars(
-                select(BlobRow.id).where(
-                    BlobRow.repository_id == repository_id, BlobRow.id.in_(part)
-                )
-            )
-        )
-    return found
+    return _existing_ids(session, "blobs", repository_id, ids)
 
 
 def existing_tree_ids(session: Session, repository_id: int, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` this repository has as trees."""
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for part in chunked(wanted):
-        found.update(
-            session.scalars(
-                select(TreeRow.id).where(
-                    TreeRow.repository_id == repository_id, TreeRow.id.in_(part)
-                )
-            )
-        )
-    return found
+    return _existing_ids(session, "trees", repository_id, ids)
 
 
 def blob_size(session: Session, repository_id: int, blob_id: str) -> int | None:

@@ -7,6 +7,7 @@ releases the GIL on big buffers. Trees are built bottom-up in memory.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -173,51 +174,76 @@ def scan_folder(root: Path, ignore: IgnoreRule | None = None) -> FolderScan:
     # checked a folder at a time: scandir never yields "", ".", "..", "/" or NUL, so an
     # ASCII name is valid unless it is too long, and only other names are checked one by
     # one (scandir's names are surrogate-escaped, which validate_name rejects just as
-    # bytes that are not UTF-8).
+    # bytes that are not UTF-8). Listing an open folder makes each stat an fstatat on it
+    # instead of a walk of the whole path (measured: 10-15% of the scan); the folder is
+    # closed before its subfolders are read, so depth costs no descriptors.
     def walk(directory: str, parts: Parts, prefix: str) -> None:
+        fd = _open_folder(directory, follow_symlink=not parts)  # the root may be a link
         try:
-            with os.scandir(directory) as listing:
+            with os.scandir(fd) as listing:
                 entries = list(listing)
-        except PermissionError:
-            raise InvalidInput(f"permission denied reading folder {directory!r}") from None
-        names = [entry.name for entry in entries]
-        if not ("".join(names).isascii() and max(map(len, names), default=0) <= MAX_NAME_BYTES):
+            names = [entry.name for entry in entries]
+            if not ("".join(names).isascii() and max(map(len, names), default=0) <= MAX_NAME_BYTES):
+                for entry in entries:
+                    try:
+                        validate_name(entry.name)
+                    except InvalidName:
+                        _refuse_name(os.path.join(directory, entry.name), entry.name)
+            files: list[FileStat] = []
+            subfolders: list[str] = []
+            size = 0
             for entry in entries:
-                try:
-                    validate_name(entry.name)
-                except InvalidName:
-                    _refuse_name(entry.path, entry.name)
-        files: list[FileStat] = []
-        subfolders: list[os.DirEntry[str]] = []
-        size = 0
-        for entry in entries:
-            if entry.is_symlink():
-                scan.skipped.append(f"{prefix}{entry.name} (symbolic link)")
-            elif entry.is_dir(follow_symlinks=False):
-                if ignore is None or not ignore(prefix + entry.name, True):
-                    subfolders.append(entry)
-            elif entry.is_file(follow_symlinks=False):
-                if ignore is not None and ignore(prefix + entry.name, False):
-                    continue
-                info = entry.stat(follow_symlinks=False)
-                size += info.st_size
-                files.append(
-                    (entry.name, info.st_size, info.st_mtime_ns, bool(info.st_mode & executable))
-                )
-            else:
-                scan.skipped.append(f"{prefix}{entry.name} (not a regular file)")
+                if entry.is_file(follow_symlinks=False):  # regular files: the common case
+                    if ignore is not None and ignore(prefix + entry.name, False):
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    size += info.st_size
+                    files.append(
+                        (
+                            entry.name,
+                            info.st_size,
+                            info.st_mtime_ns,
+                            bool(info.st_mode & executable),
+                        )
+                    )
+                elif entry.is_dir(follow_symlinks=False):
+                    if ignore is None or not ignore(prefix + entry.name, True):
+                        subfolders.append(entry.name)
+                elif entry.is_symlink():
+                    scan.skipped.append(f"{prefix}{entry.name} (symbolic link)")
+                else:
+                    scan.skipped.append(f"{prefix}{entry.name} (not a regular file)")
+        finally:
+            os.close(fd)
         files.sort()
-        subfolders.sort(key=lambda entry: entry.name)
-        scan.folders[parts] = ScannedFolder(
-            parts, directory, tuple(files), tuple(entry.name for entry in subfolders)
-        )
+        subfolders.sort()
+        scan.folders[parts] = ScannedFolder(parts, directory, tuple(files), tuple(subfolders))
         scan.file_count += len(files)
         scan.total_bytes += size
-        for entry in subfolders:
-            walk(entry.path, (*parts, entry.name), f"{prefix}{entry.name}/")
+        for name in subfolders:
+            walk(os.path.join(directory, name), (*parts, name), f"{prefix}{name}/")
 
     walk(str(root), (), "")
     return scan
+
+
+def _open_folder(directory: str, *, follow_symlink: bool) -> int:
+    """A descriptor of the folder, opened without following a symlink unless told to.
+
+    A subfolder the listing saw may have been swapped for a symlink since.
+
+    Raises:
+        InvalidInput: if it cannot be read, or stopped being a folder.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | (0 if follow_symlink else os.O_NOFOLLOW)
+    try:
+        return os.open(directory, flags)
+    except PermissionError:
+        raise InvalidInput(f"permission denied reading folder {directory!r}") from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        raise InvalidInput(f"{directory!r} stopped being a folder during the scan") from None
 
 
 def _refuse_name(path: str, name: str) -> NoReturn:
