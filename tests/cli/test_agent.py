@@ -195,6 +195,66 @@ def test_run_in_agent_reports_the_status_of_a_command_it_ran(
     assert err.startswith("error: ")
 
 
+def test_a_child_reports_its_status_before_its_housekeeping(tmp_path):
+    """The client gets the status, and its stdout's end, while housekeeping still runs."""
+    from dataworkflow.cli import agent
+
+    client, child_end = socket.socketpair()
+    out_read, out_write = os.pipe()  # the client's stdout
+    go_read, go_write = os.pipe()  # lets the housekeeping finish
+    marker = tmp_path / "housekept"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        try:
+            client.close()
+            os.dup2(out_write, 1)
+            os.close(out_write)
+            sys.stdout = open(1, "w", closefd=False)
+            sys.stdout.write("the output\n")
+
+            def housekeeping() -> None:
+                os.read(go_read, 1)
+                marker.write_text("done")
+
+            agent.finish(child_end, 3, housekeeping)
+        finally:
+            os._exit(0)
+    for fd in (out_write, go_read):
+        os.close(fd)
+    child_end.close()
+    client.settimeout(READY_SECONDS)
+    try:
+        assert launcher.REPLY.unpack(client.recv(launcher.REPLY.size)) == (b"X", 3)
+        with os.fdopen(out_read, "rb") as out:
+            assert out.read() == b"the output\n"  # EOF: no copy of it is left open
+        assert not marker.exists()
+    finally:
+        os.write(go_write, b"x")
+        os.close(go_write)
+        os.waitpid(pid, 0)
+        client.close()
+    assert marker.read_text() == "done"
+
+
+def test_a_commit_reaches_the_database_file_after_the_command_returns(env, tmp_path, runtime):
+    """The agent's child copies SQLite's log into the database file once it has replied."""
+    import sqlite3
+
+    cwd = tmp_path / "cwd"
+    warm_agent(env, cwd, runtime)
+    write_tree(tmp_path / "src", {f"f{i}.txt": str(i).encode() for i in range(50)})
+    imported = dw("import", "../src", "data", "-m", "first", "--json", env=env, cwd=cwd)
+    assert imported.returncode == 0, imported.stderr
+    commit = json.loads(imported.stdout)["commit"]
+    database = tmp_path / "db.sqlite"
+    wait_for(lambda: not Path(f"{database}-wal").exists(), "the log to be checkpointed")
+    alone = tmp_path / "copy.sqlite"  # the database file by itself, without a log
+    shutil.copyfile(database, alone)
+    with sqlite3.connect(alone) as connection:
+        found = connection.execute("SELECT count(*) FROM commits WHERE id = ?", (commit,))
+        assert found.fetchone() == (1,)
+
+
 def test_ctrl_c_reaches_the_command_in_the_agent(env, tmp_path, runtime):
     cwd = tmp_path / "cwd"
     warm_agent(env, cwd, runtime)

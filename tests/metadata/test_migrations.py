@@ -102,3 +102,11 @@ def test_0005_rekeys_tree_entries_and_keeps_every_row(db, storage):
     assert _tree_entries_layout(db)[0] == ["repository_id", "tree_id", "kind", "name"]
     assert observed() == before
     assert list(check_integrity(db, storage, full=True)) == []
+
+
+def test_checkpoint_pages_sets_the_sqlite_log_limit(tmp_path):
+    for pages, expected in ((None, 1000), (4321, 4321)):
+        database = Database(f"sqlite:///{tmp_path}/{pages}.db", checkpoint_pages=pages)
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == expected
+        database.dispose()

@@ -6,7 +6,9 @@ then listens on the socket. For each request it forks; the child takes the clien
 stdin/stdout/stderr, working folder, umask, environment and arguments and runs the click
 group exactly as a new process would (settings, database and storage are opened per
 command, never kept here). The agent sends the client the child's pid (for forwarding
-signals) and, once it has reaped the child, its exit status.
+signals); the child sends its exit status once the command is done and the client's
+stdio is closed, before closing the database (the agent sends it again when it reaps
+the child, in case the child could not).
 
 The agent stays single-threaded (it forks) and keeps no state from one command to the
 next: every child starts from the same freshly imported modules. It leaves when it has
@@ -29,6 +31,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from dataworkflow.cli.launcher import FORWARDED_SIGNALS, HEADER, REPLY
@@ -186,8 +189,7 @@ class Agent:
             self.listener.close()
             self._wake_read.close()
             self._wake_write.close()
-            connection.close()
-            run_child(request, fds, mask)
+            run_child(request, fds, mask, connection)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in fds:
             os.close(fd)
@@ -246,15 +248,27 @@ def _receive_request(connection: socket.socket) -> tuple[dict[str, Any], list[in
         raise
 
 
-def run_child(request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals]) -> NoReturn:
+def run_child(
+    request: dict[str, Any],
+    fds: list[int],
+    mask: set[int | signal.Signals],
+    connection: socket.socket,
+) -> NoReturn:
     """In the forked child: become the client's process, run the command, exit.
 
     Forwarded signals stay blocked until the child has a new process's handlers and the
     client's stdio; ``mask`` is the signal mask to restore then (a signal that came
-    meanwhile is delivered at that point, so its message reaches the client).
+    meanwhile is delivered at that point, so its message reaches the client). The child
+    reports its exit status on the client's ``connection`` itself, before the command's
+    housekeeping (see :class:`~dataworkflow.cli.context.Housekeeping`); the agent's
+    report when it reaps the child then finds the client gone, or is never read.
     """
     code = 1
+    housekeeping: Callable[[], None] = _nothing_left
     try:
+        from dataworkflow.cli.context import HOUSEKEEPING
+
+        housekeeping = HOUSEKEEPING.run_pending
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -270,6 +284,7 @@ def run_child(request: dict[str, Any], fds: list[int], mask: set[int | signal.Si
         time.tzset()
         sys.argv = list(request["argv"])
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # stderr is the client's now
+        HOUSEKEEPING.defer()
         code = _run_command(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C before the command started
         code = 130
@@ -279,10 +294,33 @@ def run_child(request: dict[str, Any], fds: list[int], mask: set[int | signal.Si
         with contextlib.suppress(Exception):
             sys.stderr.write(f"error: the dw agent could not run the command: {_last_line()}\n")
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        with contextlib.suppress(BaseException):
+            finish(connection, code, housekeeping)
         os._exit(code)
+
+
+def _nothing_left() -> None:
+    """The housekeeping of a child that could not even start its command."""
+
+
+def finish(connection: socket.socket, code: int, housekeeping: Callable[[], None]) -> None:
+    """Flush and hand back the client's stdio, report ``code``, then do ``housekeeping``.
+
+    Once the client has the status and no descriptor of its stdio is open here, its
+    shell (or a pipe's reader) goes on: what is left happens on the side.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(devnull, target)
+    os.close(devnull)
+    with contextlib.suppress(OSError):  # the client went away: nothing to tell
+        connection.sendall(REPLY.pack(b"X", code if code >= 0 else 128 - code))
+    connection.close()
+    signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_SIGNALS)  # the client's Ctrl-C is not ours
+    housekeeping()
 
 
 def _run_command(args: list[str]) -> int:

@@ -41,12 +41,13 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, checkpoint_pages: int | None) -> None:
     """WAL, foreign keys, a busy timeout, and transactions that SQLAlchemy controls.
 
     pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy documents the fix:
     turn it off and emit BEGIN ourselves. BEGIN IMMEDIATE takes the write lock up front,
     so concurrent writers queue on the busy timeout instead of failing on lock upgrade.
+    ``checkpoint_pages`` sets ``wal_autocheckpoint`` (SQLite's default: 1,000 pages).
     """
 
     @event.listens_for(engine, "connect")
@@ -57,6 +58,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpoint_pages is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -69,7 +72,14 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus a session factory: what ``Repository(db, storage)`` takes as ``db``."""
 
-    def __init__(self, url: str | URL, **engine_options: Any) -> None:
+    def __init__(
+        self, url: str | URL, *, checkpoint_pages: int | None = None, **engine_options: Any
+    ) -> None:
+        """Open (lazily) the database at ``url``.
+
+        ``checkpoint_pages``: on SQLite, how many pages the write-ahead log may hold before
+        a commit copies it into the database file (``PRAGMA wal_autocheckpoint``).
+        """
         self.url = normalize_url(url)
         if self.url.get_backend_name() == "sqlite":
             database = self.url.database
@@ -80,7 +90,7 @@ class Database:
             engine_options.setdefault("pool_pre_ping", True)
         self.engine: Engine = create_engine(self.url, **engine_options)
         if self.url.get_backend_name() == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, checkpoint_pages)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(dw_read_only=True), expire_on_commit=False
