@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.cli.conftest import Dw, base_env, deny_mkdir_below, filesystem_env, s3_env
+from tests.cli.conftest import (
+    Dw,
+    base_env,
+    deny_mkdir_below,
+    filesystem_env,
+    generated_files,
+    s3_env,
+    snapshot,
+    write_tree,
+)
 from tests.conftest import POSTGRES_URL, unavailable
 
 UNREACHABLE_PG = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/x"
@@ -245,3 +254,32 @@ def test_migration_graph_matches_alembic(tmp_path):
     assert known == {r.revision for r in script.walk_revisions()}
     assert heads == set(script.get_heads())
     db.dispose()
+
+
+def test_db_upgrade_moves_a_store_of_the_old_layout_and_keeps_every_file(dw_sqlite, tmp_path):
+    files = generated_files()
+    dw_sqlite.ok("repo", "create", "data")
+    dw_sqlite.ok("import", str(write_tree(tmp_path / "src", files)), "data", "-m", "m")
+    # Put the store back as dw left it before the one-level layout: objects/ab/cd/<id>.
+    objects = tmp_path / "objects-root" / "objects"
+    (objects / "LAYOUT").unlink()
+    moved = 0
+    for path in list(objects.glob("*/*")):
+        (path.parent / path.name[2:4]).mkdir(exist_ok=True)
+        path.rename(path.parent / path.name[2:4] / path.name)
+        moved += 1
+    dw_sqlite.ok("export", "data", "main", str(tmp_path / "before"))  # read where they are
+    assert snapshot(tmp_path / "before") == snapshot(tmp_path / "src")
+
+    lines = dw_sqlite.ok("db", "upgrade").stdout.splitlines()
+
+    where = str(tmp_path / "objects-root")
+    assert lines[1:] == [
+        f"storage: local folder {where!r}: moved {moved} objects to the objects/ab/<id> layout"
+    ]
+    assert [p for p in objects.glob("*/*") if p.is_dir()] == []
+    assert (objects / "LAYOUT").is_file()
+    assert len(dw_sqlite.ok("init").stdout.splitlines()) == 2  # nothing left to move
+    dw_sqlite.ok("export", "data", "main", str(tmp_path / "after"))
+    assert snapshot(tmp_path / "after") == snapshot(tmp_path / "src")
+    assert dw_sqlite.json("fsck", "--full")["problems"] == []

@@ -103,7 +103,7 @@ def test_fsck_full_finds_a_flipped_byte(dw, tmp_path):
     dw.ok("repo", "create", "data")
     dw.ok("import", str(write_tree(tmp_path / "src", {"f.bin": b"\x00" * 64})), "data", "-m", "m")
     (entry,) = dw.json("ls", "data", "main")
-    path = tmp_path / "objects-root" / "objects" / entry["id"][:2] / entry["id"][2:4] / entry["id"]
+    path = tmp_path / "objects-root" / "objects" / entry["id"][:2] / entry["id"]
     os.chmod(path, 0o644)
     with open(path, "r+b") as f:
         f.seek(10)

@@ -41,7 +41,7 @@ def test_cat_errors(dw, history):
 
 def test_cat_detects_corrupt_bytes(dw, history, tmp_path):
     blob = hashlib.sha256(b"alpha, again\n").hexdigest()
-    stored = tmp_path / "objects-root" / "objects" / blob[:2] / blob[2:4] / blob
+    stored = tmp_path / "objects-root" / "objects" / blob[:2] / blob
     stored.chmod(0o644)
     stored.write_bytes(b"tampered!!!!!")
     dw.fails("cat", history, "main", "a.txt", message=f"checksum mismatch: expected {blob}")

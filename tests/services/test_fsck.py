@@ -91,7 +91,7 @@ def test_a_clean_installation_passes(data, db, storage):
 
 def test_a_flipped_byte_is_found_only_by_a_full_check(data):
     target = blob_id(data, "d/e/f.txt")
-    path = data.storage.root / "objects" / target[:2] / target[2:4] / target
+    path = data.storage.root / "objects" / target[:2] / target
     os.chmod(path, 0o644)
     with open(path, "r+b") as f:
         f.write(b"D")  # "deep" -> "Deep": same size

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from dataworkflow.core.ids import ObjectId
-from dataworkflow.errors import ChecksumMismatch, InvalidObjectId
-from dataworkflow.storage.filesystem import FileSystemStorage
+from dataworkflow.errors import ChecksumMismatch, InvalidObjectId, ObjectNotFound
+from dataworkflow.storage import filesystem as fs_module
+from dataworkflow.storage.filesystem import LAYOUT_FILE, FileSystemStorage
 
 MiB = 1024 * 1024
 
@@ -61,7 +62,9 @@ class FailingStream(io.RawIOBase):
 
 
 def files_under(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()]
+    """Objects and temp files: every file but the store's layout file."""
+    layout = root / "objects" / LAYOUT_FILE
+    return [p for p in root.rglob("*") if p.is_file() and p != layout]
 
 
 @pytest.fixture
@@ -71,11 +74,14 @@ def storage(tmp_path: Path) -> FileSystemStorage:
 
 def test_key_layout(storage: FileSystemStorage) -> None:
     stored = storage.put_bytes(b"hello")
-    path = storage.root / "objects" / stored.id[0:2] / stored.id[2:4] / stored.id
+    path = storage.root / "objects" / stored.id[0:2] / stored.id
 
     assert path.read_bytes() == b"hello"
     assert files_under(storage.root) == [path]
     assert stat.S_IMODE(path.stat().st_mode) == 0o444  # objects never change
+    # A new store says which layout it has, so it is never searched in the old one.
+    assert (storage.root / "objects" / LAYOUT_FILE).read_bytes().startswith(b"objects/ab/<id>")
+    assert not FileSystemStorage(storage.root)._has_legacy()
 
 
 def test_constructing_does_no_io(tmp_path: Path) -> None:
@@ -125,7 +131,7 @@ def test_a_checksum_mismatch_leaves_no_temp_file(
 
 def test_iter_ids_skips_temp_files_and_strays(storage: FileSystemStorage) -> None:
     stored = storage.put_bytes(b"real object")
-    shard = storage.root / "objects" / stored.id[0:2] / stored.id[2:4]
+    shard = storage.root / "objects" / stored.id[0:2]
     (shard / ".tmp-abc123").write_bytes(b"half written")
     (shard / "notes.txt").write_bytes(b"not an object")
     misplaced = "ff" * 32  # a valid id in the wrong folder
@@ -208,7 +214,6 @@ def test_deferred_sync_skips_fsyncs_until_sync(tmp_path, monkeypatch):
     monkeypatch.setattr(
         os, "fsync", lambda fd: (calls.__setitem__("fsync", calls["fsync"] + 1), real_fsync(fd))[1]
     )
-    import dataworkflow.storage.filesystem as fs_module
 
     real_sync = fs_module._sync_filesystem
     monkeypatch.setattr(
@@ -274,7 +279,6 @@ def test_put_files_writes_nothing_that_is_stored(
 
 
 def test_put_files_syncs_once_at_the_end(storage, tmp_path, monkeypatch) -> None:
-    import dataworkflow.storage.filesystem as fs_module
 
     syncs = []
     monkeypatch.setattr(fs_module, "_sync_filesystem", lambda folder: syncs.append(folder))
@@ -378,7 +382,6 @@ def test_a_relative_root_works_from_the_current_folder(tmp_path, monkeypatch) ->
 
 def test_without_processes_the_batches_run_here(storage, tmp_path, monkeypatch) -> None:
     """No /dev/shm, a daemonic process, a process limit: the work is done in-process."""
-    import dataworkflow.storage.filesystem as fs_module
 
     def no_pool(*args, **kwargs):
         raise OSError(38, "Function not implemented")
@@ -406,20 +409,18 @@ def test_writes_make_missing_fan_out_folders_whichever_they_try_first(tmp_path, 
     for data in datas[:3]:  # a new store: each folder is new, so mkdir comes first
         storage.put_bytes(data)
     first = len(made)
-    assert first >= 6  # two levels per object
+    assert first >= 4  # the objects folder, then one folder per object
     made.clear()
     storage.put_bytes(datas[0] + b"!")  # ...until a folder exists
     storage.put_bytes(datas[0] + b"?")
     for data in datas[:3]:
         storage.delete(hashlib.sha256(data).hexdigest())
-    # Folders removed behind the storage's back (as gc does) are made again.
+    # Folders removed behind the storage's back are made again.
     for folder in list((tmp_path / "objects").iterdir()):
-        for sub in folder.iterdir():
-            for leftover in sub.iterdir():
-                leftover.chmod(0o644)
+        if folder.is_dir():
+            for leftover in folder.iterdir():
                 leftover.unlink()
-            sub.rmdir()
-        folder.rmdir()
+            folder.rmdir()
     for data in datas:
         stored = storage.put_bytes(data)
         with storage.open(stored.id) as f:
@@ -456,3 +457,149 @@ def test_an_object_cut_short_by_a_crash_is_written_again(storage, tmp_path, how)
     assert stored.id == object_id and stored.written
     assert path.read_bytes() == data
     assert storage.put_bytes(data).written is False  # and now it is trusted again
+
+
+# --- the old two-level layout: read in place, then upgraded ---------------------------
+
+
+def _old_store(root: Path, contents: list[bytes]) -> list[str]:
+    """A store as code before the one-level layout left it: ``objects/ab/cd/<id>``."""
+    ids = []
+    for data in contents:
+        object_id = hashlib.sha256(data).hexdigest()
+        folder = root / "objects" / object_id[:2] / object_id[2:4]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / object_id).write_bytes(data)
+        (folder / object_id).chmod(0o444)
+        ids.append(object_id)
+    return ids
+
+
+def test_a_store_in_the_old_layout_is_read_where_it_is(tmp_path: Path) -> None:
+    old = [f"old object {n}".encode() * (n + 1) for n in range(40)]
+    ids = _old_store(tmp_path, old)
+    storage = FileSystemStorage(tmp_path)
+    new = storage.put_bytes(b"written after the upgrade of the code")
+
+    assert (tmp_path / "objects" / new.id[:2] / new.id).is_file()
+    assert not (tmp_path / "objects" / LAYOUT_FILE).exists()  # not every object is moved
+    for object_id, data in zip(ids, old, strict=True):
+        assert storage.exists(ObjectId(object_id))
+        assert storage.size(ObjectId(object_id)) == len(data)
+        assert storage.read_range(ObjectId(object_id), 1, 5) == data[1:5]
+        with storage.open(ObjectId(object_id)) as f:
+            assert f.read() == data
+    everything = sorted([*ids, new.id])
+    assert [info.id for info in storage.iter_objects()] == everything  # in id order
+    assert sorted(storage.iter_ids()) == everything
+    # Writing what is stored in the old place writes nothing.
+    source = tmp_path / "source"
+    source.write_bytes(old[0])
+    assert not storage.put_bytes(old[1]).written
+    assert not storage.put_file(source, ObjectId(ids[0])).written
+    assert not storage.put_file(source).written
+    assert [s.written for s in storage.put_files([(str(source), len(old[0]))] * 600)] == [
+        False
+    ] * 600
+    assert storage.writes == 1
+    # Bulk reads find old objects, in the pool and on this thread.
+    for count in (2, 600):
+        out = tmp_path / f"out{count}"
+        out.mkdir()
+        wanted = [(ObjectId(ids[n % 40]), str(out / f"f{n}"), False) for n in range(count)]
+        assert list(storage.get_files(wanted)) == [len(old[n % 40]) for n in range(count)]
+    storage.delete(ObjectId(ids[0]))
+    assert not storage.exists(ObjectId(ids[0]))
+    with pytest.raises(ObjectNotFound):
+        storage.open(ObjectId(ids[0]))
+
+
+def test_upgrade_layout_moves_every_object_once(tmp_path: Path) -> None:
+    contents = [f"object {n}".encode() for n in range(300)]
+    ids = _old_store(tmp_path, contents)
+    stray_folder = tmp_path / "objects" / ids[0][:2] / ids[0][2:4]
+    (stray_folder / ".tmp-0123abcd").write_bytes(b"a write a crash cut short")
+    storage = FileSystemStorage(tmp_path)
+    progress: list[int] = []
+
+    assert storage.upgrade_layout(progress.append) == 300
+
+    assert progress and progress[-1] == 300 and progress == sorted(progress)
+    objects = tmp_path / "objects"
+    assert sorted(p.name for p in files_under(tmp_path) if p.name != ".tmp-0123abcd") == sorted(ids)
+    for object_id, data in zip(ids, contents, strict=True):
+        assert (objects / object_id[:2] / object_id).read_bytes() == data
+    # Emptied old folders are gone; one holding something else stays, stray and all.
+    assert [p for p in objects.glob("*/*") if p.is_dir()] == [stray_folder]
+    assert (objects / LAYOUT_FILE).is_file()
+    fresh = FileSystemStorage(tmp_path)
+    assert not fresh._has_legacy()  # reads look in one place only from now on
+    assert sorted(fresh.iter_ids()) == sorted(ids)
+    assert fresh.upgrade_layout() == 0
+    assert FileSystemStorage(tmp_path / "no store yet").upgrade_layout() == 0
+    assert not (tmp_path / "no store yet").exists()
+
+
+@pytest.mark.parametrize("whole", ["old", "new"])
+def test_upgrade_layout_keeps_the_whole_copy_of_an_object_in_both_places(tmp_path, whole) -> None:
+    data = b"the same object, twice"
+    (object_id,) = _old_store(tmp_path, [data])
+    storage = FileSystemStorage(tmp_path)
+    new_place = tmp_path / "objects" / object_id[:2] / object_id
+    old_place = tmp_path / "objects" / object_id[:2] / object_id[2:4] / object_id
+    new_place.write_bytes(b"" if whole == "old" else data)  # the other was cut short
+    if whole == "new":
+        old_place.chmod(0o644)
+        old_place.write_bytes(b"")
+
+    assert storage.upgrade_layout() == 1
+
+    assert new_place.read_bytes() == data and not old_place.exists()
+
+
+def test_an_interrupted_upgrade_loses_nothing_and_can_run_again(tmp_path, monkeypatch) -> None:
+    contents = [f"object {n}".encode() for n in range(50)]
+    ids = _old_store(tmp_path, contents)
+    replace = os.replace
+    moves = {"left": 20}
+
+    def crash_after_some(src, dst):
+        if moves["left"] == 0:
+            raise OSError("power cut")
+        moves["left"] -= 1
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_after_some)
+    with pytest.raises(OSError, match="power cut"):
+        FileSystemStorage(tmp_path).upgrade_layout()
+    monkeypatch.setattr(os, "replace", replace)
+
+    assert not (tmp_path / "objects" / LAYOUT_FILE).exists()
+    storage = FileSystemStorage(tmp_path)
+    for object_id, data in zip(ids, contents, strict=True):
+        with storage.open(ObjectId(object_id)) as f:
+            assert f.read() == data
+    assert storage.upgrade_layout() == 30
+    assert sorted(FileSystemStorage(tmp_path).iter_ids()) == sorted(ids)
+
+
+def test_a_reader_finds_an_object_an_upgrade_moves_between_its_looks(tmp_path, monkeypatch) -> None:
+    (object_id,) = _old_store(tmp_path, [b"moving"])
+    storage = FileSystemStorage(tmp_path)
+    assert storage._has_legacy()
+    new_place = storage._path(ObjectId(object_id))
+    real_stat = os.stat
+    upgrades = []
+
+    def upgrade_after_a_miss(path, *args, **kwargs):
+        try:
+            return real_stat(path, *args, **kwargs)
+        except FileNotFoundError:
+            if path == new_place and not upgrades:  # the reader missed the new place
+                upgrades.append("moving")
+                upgrades.append(FileSystemStorage(tmp_path).upgrade_layout())
+            raise
+
+    monkeypatch.setattr(os, "stat", upgrade_after_a_miss)
+    assert storage.size(ObjectId(object_id)) == len(b"moving")
+    assert upgrades == ["moving", 1]

@@ -9,6 +9,7 @@ import click
 from dataworkflow.cli.context import Backend, check_reachable, pass_backend
 from dataworkflow.cli.errors import CliError, describe_os_error
 from dataworkflow.errors import DataWorkflowError
+from dataworkflow.storage.filesystem import FileSystemStorage
 
 PROBE_PREFIX = b"dataworkflow storage probe "
 
@@ -21,8 +22,12 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @pass_backend
 def upgrade(backend: Backend) -> None:
-    """Create or upgrade the database schema (run the migrations)."""
+    """Create or upgrade the database schema (run the migrations).
+
+    A local storage folder of the old two-level layout is upgraded too.
+    """
     click.echo(_upgrade(backend))
+    _upgrade_storage(backend)
 
 
 @click.command("init")
@@ -30,6 +35,7 @@ def upgrade(backend: Backend) -> None:
 def init(backend: Backend) -> None:
     """Migrate the database and check that storage is reachable and writable."""
     click.echo(_upgrade(backend))
+    _upgrade_storage(backend)
     where = backend.describe_storage()
     try:
         _probe_storage(backend)
@@ -50,6 +56,25 @@ def _upgrade(backend: Backend) -> str:
     if before == after:
         return f"database: {url} is at schema revision {after} (up to date)"
     return f"database: {url} upgraded from {before or 'an empty schema'} to revision {after}"
+
+
+def _upgrade_storage(backend: Backend) -> None:
+    """Move a local storage folder's objects to the current layout, saying so if any moved.
+
+    S3 keys keep their layout: nothing to do there (and S3 need not be reachable).
+    """
+    if backend.settings.s3_bucket:
+        return
+    storage = backend.storage
+    if not isinstance(storage, FileSystemStorage):
+        return
+    where = backend.describe_storage()
+    try:
+        moved = storage.upgrade_layout()
+    except OSError as exc:
+        raise CliError(f"storage {where} could not be upgraded: {describe_os_error(exc)}") from exc
+    if moved:
+        click.echo(f"storage: {where}: moved {moved} objects to the objects/ab/<id> layout")
 
 
 def _probe_storage(backend: Backend) -> None:

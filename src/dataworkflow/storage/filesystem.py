@@ -1,4 +1,4 @@
-"""FileSystemStorage: objects as read-only files under ``root/objects/ab/cd/<id>``.
+"""FileSystemStorage: objects as read-only files under ``root/objects/ab/<id>``.
 
 Every write goes to a temporary file on the same filesystem, is fsynced, then renamed into
 place and the folder fsynced, so a reader never sees a partial object and an object is
@@ -8,6 +8,13 @@ before any metadata refers to the objects gives the same guarantee for thousands
 files at the cost of one call (measured: three fsyncs per object were 55% of a
 20,000-file import). Ids are validated before they touch a path, which is
 what keeps a crafted id from escaping the objects folder.
+
+One level of fan-out, as git's loose objects: 256 folders, made once per store. Stores
+made before 2026-11 have two (``objects/ab/cd/<id>``, still the S3 key layout): there, a
+first import of 20,000 objects made ~17,500 folders, whose mkdirs (~43 us of kernel
+time each) and 4 KiB directory blocks cost more than the objects' own renames. Such a
+store has no ``objects/LAYOUT`` file; it is read in both layouts until
+:meth:`FileSystemStorage.upgrade_layout` (``dw db upgrade``) moves its objects up.
 """
 
 from __future__ import annotations
@@ -33,13 +40,16 @@ from typing import BinaryIO, TypeVar, cast
 from dataworkflow.core.hashing import CHUNK_SIZE, BackgroundHash, hash_bytes
 from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
-from dataworkflow.storage.base import ObjectInfo, StoredObject, object_key
+from dataworkflow.storage.base import ObjectInfo, StoredObject
 from dataworkflow.storage.localfiles import write_verified_from
 
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _EMPTY_ID = hashlib.sha256(b"").hexdigest()
+LAYOUT_FILE = "LAYOUT"
+"""In ``root/objects``: present when no object is in the old two-level layout."""
+_LAYOUT_TEXT = b"objects/ab/<id>: one folder per first two hex digits of the SHA-256 id\n"
 _WHOLE_READ = CHUNK_SIZE  # files below this are read in one piece, then written
 BULK_MIN_FILES = 512
 """Fewer files than this are stored on the calling thread: forking costs more (measured,
@@ -66,6 +76,8 @@ class FileSystemStorage:
         # No IO here: building a storage (e.g. from default settings) must not create folders.
         self.root = Path(root)
         self._root = os.fspath(self.root)  # object paths are strings: no Path per object
+        self._objects = f"{self._root}/objects"
+        self._legacy: bool | None = None  # whether objects may be in ab/cd/ (found on use)
         self.writes = 0
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -102,9 +114,9 @@ class FileSystemStorage:
         worker's Python time).
         """
         object_id = hash_bytes(data)
-        folder = f"{self._root}/objects/{object_id[:2]}/{object_id[2:4]}"
+        folder = f"{self._objects}/{object_id[:2]}"
         final = f"{folder}/{object_id}"
-        if _stored_size(final) == len(data):
+        if self._stored_size(final) == len(data):
             return StoredObject(object_id, len(data), written=False)
         temp = self._write_temp(folder, (data,))
         return self._commit(temp, object_id, len(data), checked=True, final=final)
@@ -199,7 +211,7 @@ class FileSystemStorage:
                 return self.put_stream(f)
         expected = parse_object_id(object_id)
         final = self._path(expected)
-        stored = _stored_size(final)
+        stored = self._stored_size(final)
         if stored is not None and (stored > 0 or expected == _EMPTY_ID):
             return StoredObject(expected, stored, written=False)
         got, size, temp = self._copy_file(os.fspath(path), os.path.dirname(final))
@@ -281,10 +293,13 @@ class FileSystemStorage:
 
     def open(self, object_id: ObjectId) -> BinaryIO:
         """Open an object for reading (a context manager). Raises ObjectNotFound."""
-        try:
-            return open(self._path(object_id), "rb")
-        except FileNotFoundError:
-            raise ObjectNotFound(object_id) from None
+        path = self._path(object_id)
+        for candidate in self._places(path):
+            try:
+                return open(candidate, "rb")
+            except FileNotFoundError:
+                continue
+        raise ObjectNotFound(object_id)
 
     def read_range(self, object_id: ObjectId, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive), clipped to the object.
@@ -303,22 +318,35 @@ class FileSystemStorage:
 
     def exists(self, object_id: ObjectId) -> bool:
         """Whether the object is stored."""
-        return os.path.isfile(self._path(object_id))
+        return any(map(os.path.isfile, self._places(self._path(object_id))))
 
     def size(self, object_id: ObjectId) -> int:
         """The object's size in bytes. Raises ObjectNotFound."""
-        try:
-            return os.stat(self._path(object_id)).st_size
-        except FileNotFoundError:
-            raise ObjectNotFound(object_id) from None
+        for candidate in self._places(self._path(object_id)):
+            try:
+                return os.stat(candidate).st_size
+            except FileNotFoundError:
+                continue
+        raise ObjectNotFound(object_id)
 
     def delete(self, object_id: ObjectId) -> None:
-        """Remove the object; a missing object is not an error."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(object_id))
+        """Remove the object (in either layout); a missing object is not an error."""
+        path = self._path(object_id)
+        for candidate in (path, _legacy_place(path)) if self._has_legacy() else (path,):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                os.unlink(candidate)
+
+    def open_fd(self, object_id: ObjectId) -> int:
+        """A raw read-only descriptor of the object, for bulk readers. Raises ObjectNotFound."""
+        for candidate in self._places(self._path(object_id)):
+            try:
+                return os.open(candidate, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+        raise ObjectNotFound(object_id)
 
     def iter_ids(self) -> Iterator[ObjectId]:
-        """Walk the two-level fan-out, yielding only well-placed, well-formed ids."""
+        """Walk the fan-out (either layout), yielding only well-placed, well-formed ids."""
         for entry in self._object_entries(ordered=False):
             yield ObjectId(entry.name)
 
@@ -337,34 +365,119 @@ class FileSystemStorage:
     def _object_entries(self, *, ordered: bool) -> Iterator[os.DirEntry[str]]:
         """The files of the fan-out whose names are ids placed where they belong.
 
-        ``ordered`` sorts each folder, which yields ids in ascending order (the fan-out
-        folders are id prefixes).
+        Objects of the old layout (``ab/cd/<id>``, see the module) are found too.
+        ``ordered`` sorts each folder's objects, which yields ids in ascending order
+        (the fan-out folders are id prefixes).
         """
-        objects = os.path.join(self.root, "objects")  # strings: no Path per folder
-        for first in _subdirs(objects, ordered):
-            outer = os.path.join(objects, first)
-            for second in _subdirs(outer, ordered):
-                try:
-                    with os.scandir(os.path.join(outer, second)) as scan:
-                        entries = list(scan)
-                except FileNotFoundError:  # removed meanwhile
-                    continue
-                if ordered:
-                    entries.sort(key=lambda entry: entry.name)
-                for entry in entries:
-                    name = entry.name
-                    if (
-                        is_object_id(name)
-                        and name[0:2] == first
-                        and name[2:4] == second
-                        and entry.is_file(follow_symlinks=False)
-                    ):
-                        yield entry
+        for first in _subdirs(self._objects, ordered):
+            outer = f"{self._objects}/{first}"
+            entries = _listing(outer)
+            found = [entry for entry in entries if _placed(entry, first)]
+            for entry in entries:
+                second = entry.name
+                if (
+                    len(second) == 2
+                    and _HEX_DIGITS.issuperset(second)
+                    and entry.is_dir(follow_symlinks=False)
+                ):
+                    place = first + second
+                    found += (e for e in _listing(entry.path) if _placed(e, place))
+            if ordered:
+                found.sort(key=lambda entry: entry.name)
+            yield from found
+
+    # --- layout -----------------------------------------------------------------------
+
+    def upgrade_layout(self, progress: Callable[[int], None] | None = None) -> int:
+        """Move objects of the old two-level layout up to ``objects/ab/<id>``.
+
+        Safe to interrupt and to run again, and while the storage is in use: each move
+        is one rename, readers look in both places until ``objects/LAYOUT`` is written,
+        which happens last, after the moves are durable. Emptied folders are removed;
+        a folder holding anything else (a stray temp file) is left. ``progress`` gets
+        the count moved so far after each old folder. Returns how many objects moved.
+        """
+        if not os.path.isdir(self._objects):
+            return 0
+        moved = 0
+        for first in _subdirs(self._objects):
+            outer = f"{self._objects}/{first}"
+            for second in _subdirs(outer):
+                inner = f"{outer}/{second}"
+                for entry in _listing(inner):
+                    if _placed(entry, first + second):
+                        _move_up(entry, f"{outer}/{entry.name}")
+                        moved += 1
+                with contextlib.suppress(OSError):  # not empty: strays stay
+                    os.rmdir(inner)
+                if progress is not None:
+                    progress(moved)
+        if moved:
+            self.sync()
+        self._write_layout_file(durable=True)
+        self._legacy = False
+        return moved
+
+    def _has_legacy(self) -> bool:
+        """Whether objects may still be in the old layout (no ``LAYOUT`` file, a store)."""
+        if self._legacy is None:
+            self._legacy = not os.path.exists(f"{self._objects}/{LAYOUT_FILE}") and os.path.isdir(
+                self._objects
+            )
+        return self._legacy
+
+    def _places(self, path: str) -> tuple[str, ...]:
+        """Where to look for the object at ``path``, in order.
+
+        In a store not upgraded yet: its old place, then the new one again, in case an
+        upgrade moved it between the two looks.
+        """
+        return (path, _legacy_place(path), path) if self._has_legacy() else (path,)
+
+    def _stored_size(self, final: str) -> int | None:
+        """:func:`_stored_size` of the object at ``final``, in its old place if need be."""
+        size = _stored_size(final)
+        if size is None and self._has_legacy():
+            size = _stored_size(_legacy_place(final))
+        return size
+
+    def _make_folder(self, folder: str) -> bool:
+        """``_make_dirs`` for a fan-out or temp folder; a new store gets its LAYOUT file.
+
+        Returns whether ``folder`` was created.
+        """
+        durable = self._durable()
+        if folder.startswith(self._objects) and not os.path.isdir(self._objects):
+            _make_dirs(self._root, durable)
+            with contextlib.suppress(FileExistsError):  # made meanwhile: by whom is unknown
+                os.mkdir(self._objects)
+                if durable:
+                    _fsync_dir(self._root)
+                self._write_layout_file(durable)
+                self._legacy = False
+        return _make_dirs(folder, durable)
+
+    def _write_layout_file(self, durable: bool) -> None:
+        """Record that every object is in the one-level layout (kept if it exists)."""
+        path = f"{self._objects}/{LAYOUT_FILE}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+        except FileExistsError:
+            return
+        try:
+            os.write(fd, _LAYOUT_TEXT)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if durable:
+            _fsync_dir(self._objects)
 
     # --- helpers ----------------------------------------------------------------------
 
     def _path(self, object_id: ObjectId) -> str:
-        return f"{self._root}/{object_key('', parse_object_id(object_id))}"
+        object_id = parse_object_id(object_id)
+        return f"{self._objects}/{object_id[:2]}/{object_id}"
 
     def _write_temp(self, folder: str, chunks: Iterable[bytes]) -> str:
         """Write ``chunks`` to a new temp file in ``folder``, as :meth:`_temp_file` would.
@@ -445,12 +558,12 @@ class FileSystemStorage:
         name = f"{folder}/{_TEMP_PREFIX}{os.urandom(8).hex()}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         if self._new_folders:
-            self._new_folders = _make_dirs(folder, self._durable())
+            self._new_folders = self._make_folder(folder)
         try:
             return os.open(name, flags, _FILE_MODE), name
-        except FileNotFoundError:  # a new fan-out folder (or one gc removed)
+        except FileNotFoundError:  # a new fan-out folder (or one removed by hand)
             self._new_folders = True
-            _make_dirs(folder, self._durable())
+            self._make_folder(folder)
             return os.open(name, flags, _FILE_MODE), name
 
     def _commit(
@@ -472,13 +585,13 @@ class FileSystemStorage:
             final = self._path(object_id)
         folder = final.rpartition("/")[0]
         try:
-            if not checked and _stored_size(final) == size:
+            if not checked and self._stored_size(final) == size:
                 os.unlink(temp)
                 return StoredObject(object_id, size, written=False)
             try:
                 os.replace(temp, final)
             except FileNotFoundError:  # the fan-out folder is new (the temp file exists)
-                _make_dirs(folder, self._durable())
+                self._make_folder(folder)
                 os.replace(temp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -570,10 +683,7 @@ def _get_batch(root: str, files: list[tuple[ObjectId, str, bool]]) -> list[int]:
     storage = FileSystemStorage(root)
     sizes = []
     for object_id, path, executable in files:
-        try:
-            fd = os.open(storage._path(object_id), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ObjectNotFound(object_id) from None
+        fd = storage.open_fd(object_id)
         try:
             read = functools.partial(os.read, fd)
             sizes.append(write_verified_from(read, path, object_id, executable))
@@ -606,6 +716,40 @@ def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(names) if ordered else names
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]]:
+    """The entries of ``folder``; none if it was removed meanwhile."""
+    try:
+        with os.scandir(folder) as scan:
+            return list(scan)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _placed(entry: os.DirEntry[str], prefix: str) -> bool:
+    """Whether ``entry`` is an object file in the folder of its id's ``prefix``."""
+    name = entry.name
+    return is_object_id(name) and name.startswith(prefix) and entry.is_file(follow_symlinks=False)
+
+
+def _legacy_place(path: str) -> str:
+    """The old two-level place of the object at ``.../objects/ab/<id>``."""
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/{name[2:4]}/{name}"
+
+
+def _move_up(entry: os.DirEntry[str], target: str) -> None:
+    """Move an old-layout object to ``target``, keeping a whole copy already there.
+
+    Copies of one id hold the same bytes, except one a crash cut short before its sync
+    (see :func:`_stored_size`): the larger is kept.
+    """
+    there = _stored_size(target)
+    if there is None or there < entry.stat(follow_symlinks=False).st_size:
+        os.replace(entry.path, target)
+    else:
+        os.unlink(entry.path)
 
 
 def _stored_size(path: str) -> int | None:
