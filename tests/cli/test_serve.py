@@ -51,3 +51,25 @@ def test_serve_answers_on_the_port(tmp_path):
     finally:
         server.terminate()
         server.communicate(timeout=10)
+
+
+def test_the_one_worker_server_keeps_sqlite_default_checkpoints(tmp_path, monkeypatch):
+    """A command may let the SQLite log grow to CHECKPOINT_PAGES; a long-lived server not."""
+    from click.testing import CliRunner
+    from flask import Flask
+    from sqlalchemy import text
+
+    from dataworkflow.cli import main
+    from dataworkflow.web.context import Backend
+
+    served: list[Flask] = []
+    monkeypatch.setattr(Flask, "run", lambda app, **options: served.append(app))
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/dw.db", "STORAGE_PATH": str(tmp_path / "s")}
+
+    result = CliRunner().invoke(main, ["serve"], env=env)
+
+    assert result.exit_code == 0, result.output
+    (app,) = served
+    backend: Backend = app.extensions["dataworkflow"]
+    with backend.db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000

@@ -55,6 +55,8 @@ def serve(backend: Backend, host: str, port: int | None, workers: int) -> None:
         os.execv(gunicorn, args)
     from dataworkflow.web import create_app
 
-    app = create_app(backend.settings, db=backend.database(), storage=backend.storage)
+    # The server opens its own database: a CLI connection lets the SQLite log grow to
+    # CHECKPOINT_PAGES between checkpoints, fit for one command, not for a server.
+    app = create_app(backend.settings, storage=backend.storage)
     click.echo(f"serving on http://{host}:{port}", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
