@@ -283,3 +283,19 @@ def test_db_upgrade_moves_a_store_of_the_old_layout_and_keeps_every_file(dw_sqli
     dw_sqlite.ok("export", "data", "main", str(tmp_path / "after"))
     assert snapshot(tmp_path / "after") == snapshot(tmp_path / "src")
     assert dw_sqlite.json("fsck", "--full")["problems"] == []
+
+
+def test_db_upgrade_reports_a_storage_folder_it_cannot_upgrade(dw_sqlite, tmp_path):
+    objects = tmp_path / "objects-root" / "objects"
+    object_id = "abcd" + "0" * 60
+    (objects / "ab" / "cd").mkdir(parents=True)
+    (objects / "ab" / "cd" / object_id).write_bytes(b"x")
+    (objects / "ab" / object_id / "in the way").mkdir(parents=True)  # a folder, not a file
+
+    dw_sqlite.fails(
+        "db",
+        "upgrade",
+        message=f"storage local folder {str(tmp_path / 'objects-root')!r} could not be upgraded: ",
+    )
+    assert (objects / "ab" / "cd" / object_id).read_bytes() == b"x"
+    assert not (objects / "LAYOUT").exists()
