@@ -603,3 +603,22 @@ def test_a_reader_finds_an_object_an_upgrade_moves_between_its_looks(tmp_path, m
     monkeypatch.setattr(os, "stat", upgrade_after_a_miss)
     assert storage.size(ObjectId(object_id)) == len(b"moving")
     assert upgrades == ["moving", 1]
+
+
+def test_an_object_an_older_dw_adds_to_an_upgraded_store_shows_once_moved(tmp_path) -> None:
+    storage = FileSystemStorage(tmp_path)
+    kept = storage.put_bytes(b"stored by this dw")
+    (late,) = _old_store(tmp_path, [b"stored by an older dw, after the upgrade"])
+
+    # Listing and reading agree: what reads cannot find is not listed (fsck calls it missing).
+    assert list(storage.iter_ids()) == [kept.id]
+    assert [info.id for info in storage.iter_objects()] == [kept.id]
+    assert not storage.exists(ObjectId(late))
+    with pytest.raises(ObjectNotFound):
+        storage.open(ObjectId(late))
+
+    assert storage.upgrade_layout() == 1  # dw db upgrade repairs it
+
+    assert sorted(storage.iter_ids()) == sorted([kept.id, late])
+    with storage.open(ObjectId(late)) as f:
+        assert f.read() == b"stored by an older dw, after the upgrade"

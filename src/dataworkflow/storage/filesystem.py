@@ -365,15 +365,18 @@ class FileSystemStorage:
     def _object_entries(self, *, ordered: bool) -> Iterator[os.DirEntry[str]]:
         """The files of the fan-out whose names are ids placed where they belong.
 
-        Objects of the old layout (``ab/cd/<id>``, see the module) are found too.
-        ``ordered`` sorts each folder's objects, which yields ids in ascending order
-        (the fan-out folders are id prefixes).
+        Objects of the old layout (``ab/cd/<id>``, see the module) are found too while the
+        store may hold them, so the listing shows what reads find: in a store with its
+        LAYOUT file, one an older ``dw`` put there is not listed until
+        :meth:`upgrade_layout` moves it. ``ordered`` sorts each folder's objects, which
+        yields ids in ascending order (the fan-out folders are id prefixes).
         """
+        legacy = self._has_legacy()
         for first in _subdirs(self._objects, ordered):
             outer = f"{self._objects}/{first}"
             entries = _listing(outer)
             found = [entry for entry in entries if _placed(entry, first)]
-            for entry in entries:
+            for entry in entries if legacy else ():
                 second = entry.name
                 if (
                     len(second) == 2
