@@ -172,9 +172,9 @@ def hash_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     original_local = FileSystemStorage.put_local
 
-    def counting_local(self: FileSystemStorage, path: str):
+    def counting_local(self: FileSystemStorage, path: str, pack=None):
         calls.append(path)
-        return original_local(self, path)
+        return original_local(self, path, pack)
 
     monkeypatch.setattr(folder, "_hash_file", counting_large)
     monkeypatch.setattr(folder, "_read_small", counting_small)

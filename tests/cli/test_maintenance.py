@@ -154,3 +154,53 @@ def test_phase_progress_draws_on_a_terminal(capsys):
         progress("mark", 20)
         progress("list", 5)
     assert capsys.readouterr().out == ""  # bars go to stderr, results stay on stdout
+
+
+def _many_files(count: int, tag: str) -> dict[str, bytes]:
+    return {f"{tag}/f{n:04d}.txt": f"{tag} {n}\n".encode() * (n % 5 + 1) for n in range(count)}
+
+
+def test_gc_rewrites_the_packs_of_an_import_and_keeps_the_rest(dw, tmp_path):
+    dw.ok("repo", "create", "data")
+    keep = write_tree(tmp_path / "keep", _many_files(300, "k"))
+    dw.ok("import", str(keep), "data", "-m", "kept")
+    dw.ok("branch", "create", "data", "exp")
+    side = write_tree(tmp_path / "side", {**_many_files(300, "k"), **_many_files(300, "s")})
+    dw.ok("import", str(side), "data", "--branch", "exp", "-m", "side")  # 300 new, packed
+    dw.ok("branch", "delete", "data", "exp")
+    half = dict(list(_many_files(300, "s").items())[::2])
+    write_tree(keep, half)
+    dw.ok("import", str(keep), "data", "-m", "half of side")  # half of its packs live on
+    packs = tmp_path / "objects-root" / "packs"
+    before_packs = sorted(packs.glob("*.idx"))
+    assert before_packs  # the imports packed their files
+    before = dw.object_count()
+
+    report = json.loads(dw.ok("gc", "--grace", "0s", "--json", REFLOG_RETENTION_DAYS="0").stdout)
+
+    assert report["objects"] == 150
+    assert dw.object_count() == before - 150
+    assert sorted(packs.glob("*.idx")) != before_packs  # rewritten without the 150
+    assert dw.ok("fsck", "--full").stdout.startswith("ok: ")
+    out = tmp_path / "out"
+    dw.ok("export", "data", "main", str(out))
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.txt")} == {
+        **_many_files(300, "k"),
+        **half,
+    }
+
+
+def test_fsck_full_finds_a_flipped_byte_in_a_pack(dw, tmp_path):
+    dw.ok("repo", "create", "data")
+    files = _many_files(40, "p")
+    dw.ok("import", str(write_tree(tmp_path / "src", files)), "data", "-m", "m")
+    (pack,) = (tmp_path / "objects-root" / "packs").glob("*.pack")
+    os.chmod(pack, 0o644)
+    with open(pack, "r+b") as f:
+        f.seek(20)  # inside the first object, past the pack's 8-byte magic
+        f.write(b"\xff")
+
+    assert dw.ok("fsck").stdout.startswith("ok: ")  # sizes are right
+    result = dw.fails("fsck", "--full", message="1 problem found")
+    assert "its stored bytes hash to" in result.stdout and "corrupt" in result.stdout
+    dw.fails("export", "data", "main", str(tmp_path / "out"), message="")

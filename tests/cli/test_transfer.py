@@ -433,9 +433,9 @@ def _send_sigint_while_hashing(monkeypatch, after: int, times: int = 1) -> list[
         read(path)
         return original(path)
 
-    def put_local(self, path):  # filesystem storage reads (and stores) files itself
+    def put_local(self, path, pack=None):  # filesystem storage reads (and stores) files
         read(path)
-        return original_local(self, path)
+        return original_local(self, path, pack)
 
     monkeypatch.setattr(folder_module, "_read_small", read_small)
     monkeypatch.setattr(FileSystemStorage, "put_local", put_local)
@@ -520,9 +520,9 @@ def test_real_ctrl_c_in_a_process(tmp_path):
         "import sys, time\n"
         "from dataworkflow.storage.filesystem import FileSystemStorage\n"
         "original = FileSystemStorage.put_local\n"
-        "def slow(self, path):\n"
+        "def slow(self, path, pack=None):\n"
         "    sys.stderr.write('hashing\\n'); sys.stderr.flush(); time.sleep(0.02)\n"
-        "    return original(self, path)\n"
+        "    return original(self, path, pack)\n"
         "FileSystemStorage.put_local = slow  # 600 files: stored by forked processes\n"
         "from dataworkflow.cli import main\n"
         "main(sys.argv[1:], prog_name='dw')\n"

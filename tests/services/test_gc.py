@@ -498,6 +498,9 @@ def test_a_failed_run_is_recorded_as_failed(history):
         def delete(self, object_id):
             raise OSError("disk on fire")
 
+        def delete_many(self, object_ids):
+            raise OSError("disk on fire")
+
     with pytest.raises(OSError, match="disk on fire"):
         gc(history.db, BrokenDeletes(history.storage, lambda _: None))
 

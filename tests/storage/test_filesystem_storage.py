@@ -301,7 +301,8 @@ def test_put_files_raises_for_a_missing_file(storage, tmp_path, count) -> None:
     assert caught.value.filename == missing
 
 
-def test_put_files_stopped_early_cancels_the_rest(storage, tmp_path) -> None:
+def test_put_files_stopped_early_cancels_the_rest(storage, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(fs_module, "PACK_BATCH_FILES", 256)  # 12 batches, not 6
     files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(3000)])
     stored = storage.put_files(files)
     next(stored)

@@ -83,7 +83,12 @@ from dataworkflow.metadata.tables import (
     TreeRow,
 )
 from dataworkflow.settings import Settings
-from dataworkflow.storage.base import ObjectInfo, ObjectStorage, SupportsObjectListing
+from dataworkflow.storage.base import (
+    ObjectInfo,
+    ObjectStorage,
+    SupportsDeleteMany,
+    SupportsObjectListing,
+)
 
 GcProgress = Callable[[str, int], None]
 """``(phase, count so far)``. Phases: ``mark`` (objects found reachable), ``list``
@@ -537,6 +542,13 @@ def delete_objects(
     if report.dry_run:
         report.objects_deleted = len(objects)
         report.bytes_reclaimed = sum(size for _, size in objects)
+        return
+
+    if isinstance(storage, SupportsDeleteMany):
+        storage.delete_many(ObjectId(object_id) for object_id, _ in objects)
+        report.objects_deleted = len(objects)
+        report.bytes_reclaimed = sum(size for _, size in objects)
+        progress("delete", report.objects_deleted)
         return
 
     def remove(item: tuple[str, int]) -> int:

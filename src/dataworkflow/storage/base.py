@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -162,6 +162,18 @@ class SupportsObjectListing(Protocol):
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         """Every stored object, in ascending id order."""
+        ...
+
+
+@runtime_checkable
+class SupportsDeleteMany(Protocol):
+    """Optional capability: delete many objects at once (FileSystemStorage has it).
+
+    Where objects share a file (packs), deleting them together rewrites it once.
+    """
+
+    def delete_many(self, object_ids: Iterable[ObjectId]) -> None:
+        """Remove the objects; missing ones are not an error."""
         ...
 
 
