@@ -51,6 +51,7 @@ def test_gc_dry_run_then_gc_reclaims_a_deleted_branch(imported):
         "blobs": 1,
         "kept_young_objects": 0,
         "kept_young_bytes": 0,
+        "packs_merged": 0,
     }
     assert dw.object_count() == before - 1
     assert dw.ok("cat", "data", "main~1", "a.csv").stdout == "x\n1\n"  # history stays
@@ -204,3 +205,23 @@ def test_fsck_full_finds_a_flipped_byte_in_a_pack(dw, tmp_path):
     result = dw.fails("fsck", "--full", message="1 problem found")
     assert "its stored bytes hash to" in result.stdout and "corrupt" in result.stdout
     dw.fails("export", "data", "main", str(tmp_path / "out"), message="")
+
+
+def test_gc_merges_the_small_packs_of_many_imports(dw, tmp_path, monkeypatch):
+    from dataworkflow.storage import packs as packs_module
+
+    dw.ok("repo", "create", "data")
+    folder = tmp_path / "src"
+    for n in range(3):
+        write_tree(folder, _many_files(20, f"i{n}"))
+        dw.ok("import", str(folder), "data", "-m", f"import {n}")
+    packs = tmp_path / "objects-root" / "packs"
+    assert len(list(packs.glob("*.idx"))) == 3
+    monkeypatch.setattr(packs_module, "REPACK_MOST", 2)
+
+    result = dw.ok("gc", "--grace", "0s")
+
+    assert result.stdout.splitlines()[-1] == "merged 3 small packs of the storage folder into one"
+    assert len(list(packs.glob("*.idx"))) == 1
+    assert dw.ok("fsck", "--full").stdout.startswith("ok: ")
+    assert json.loads(dw.ok("gc", "--json").stdout)["packs_merged"] == 0

@@ -222,3 +222,40 @@ def test_a_damaged_pack_is_left_out_not_trusted(
         assert {r.id for r in again if r.written} == lost  # stored anew, in a new pack
     finally:
         packs_module._pack_sets.pop(str(packs), None)
+
+
+def _imports(storage: FileSystemStorage, tmp_path: Path, count: int) -> list[bytes]:
+    """``count`` small bulk puts (one pack each), as many re-imports would leave."""
+    contents: list[bytes] = []
+    for n in range(count):
+        batch = _small(20, salt=f"import {n} ")
+        contents += batch
+        list(storage.put_files(_local_files(tmp_path / f"import{n}", batch)))
+    return contents
+
+
+def test_many_small_packs_are_merged_into_one(storage: FileSystemStorage, tmp_path) -> None:
+    contents = _imports(storage, tmp_path, 5)
+    packs = storage.root / "packs"
+    assert len(list(packs.glob("*.idx"))) == 5
+    assert storage.exists(_id(contents[0]))  # this process's map names the old packs
+
+    merged = PackSet(str(packs)).consolidate(most=3)  # as another process would
+
+    assert merged == 5
+    assert len(list(packs.glob("*.idx"))) == len(list(packs.glob("*.pack"))) == 1
+    for data in contents:
+        with storage.open(_id(data)) as f:
+            assert f.read() == data
+    assert [i.id for i in storage.iter_objects()] == sorted({_id(d) for d in contents})
+
+
+def test_few_or_large_packs_are_left_as_they_are(storage: FileSystemStorage, tmp_path) -> None:
+    _imports(storage, tmp_path, 3)
+    packs = PackSet(str(storage.root / "packs"))
+    before = sorted((storage.root / "packs").iterdir())
+
+    assert packs.consolidate(most=3) == 0  # not more than `most`
+    assert packs.consolidate(most=1, small=10) == 0  # none small enough
+    assert storage.repack() == 0  # the default: up to 32 packs
+    assert sorted((storage.root / "packs").iterdir()) == before

@@ -148,6 +148,8 @@ def gc(backend: Backend, dry_run: bool, grace: str, as_json: bool) -> None:
             f"kept {_many(report.objects_kept_young, 'unreferenced object')}"
             f" ({format_size(report.bytes_kept_young)}) younger than {grace}"
         )
+    if report.packs_merged:
+        click.echo(f"merged {report.packs_merged} small packs of the storage folder into one")
     if dry_run:
         click.echo("dry run: nothing was deleted")
 
@@ -166,6 +168,7 @@ def gc_json(report: GcReport) -> dict[str, Any]:
         "blobs": report.blobs,
         "kept_young_objects": report.objects_kept_young,
         "kept_young_bytes": report.bytes_kept_young,
+        "packs_merged": report.packs_merged,
     }
 
 

@@ -88,6 +88,7 @@ from dataworkflow.storage.base import (
     ObjectStorage,
     SupportsDeleteMany,
     SupportsObjectListing,
+    SupportsRepack,
 )
 
 GcProgress = Callable[[str, int], None]
@@ -126,6 +127,8 @@ class GcReport:
     objects_kept_young: int = 0
     """Unreferenced stored objects kept because they are younger than the grace period."""
     bytes_kept_young: int = 0
+    packs_merged: int = 0
+    """Small packs of a local storage folder merged into one (see ``repack``)."""
     reachable: int = 0
     """Commits, trees and blobs found reachable (counted per repository)."""
     stored_objects: int = 0
@@ -280,6 +283,8 @@ def _collect(
         ]
         doomed_objects = _without_blob_rows(db, list(current), doomed_objects, doomed_blob_rows)
         delete_objects(storage, doomed_objects, report, progress)
+        if not report.dry_run and isinstance(storage, SupportsRepack):
+            report.packs_merged = storage.repack()
 
 
 # --- 1. mark ----------------------------------------------------------------------------

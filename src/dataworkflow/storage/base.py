@@ -177,6 +177,15 @@ class SupportsDeleteMany(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsRepack(Protocol):
+    """Optional capability: tidy how objects are kept (FileSystemStorage merges packs)."""
+
+    def repack(self) -> int:
+        """Merge small files of objects; how many were merged (0: nothing to do)."""
+        ...
+
+
 def object_key(prefix: str, object_id: ObjectId) -> str:
     """``{prefix}objects/ab/cd/abcd…``: a fan-out that keeps folders small."""
     return f"{prefix}objects/{object_id[0:2]}/{object_id[2:4]}/{object_id}"

@@ -416,8 +416,16 @@ class FileSystemStorage:
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     os.unlink(candidate)
         packs = self._packs
-        if any(packs.find(object_id) is not None for object_id in ids):
+        packs.reload()
+        if any(packs.known(object_id) for object_id in ids):
             packs.remove(ids)
+
+    def repack(self) -> int:
+        """Merge small packs once there are many (see :meth:`PackSet.consolidate`).
+
+        Returns how many packs were merged into one (0: none).
+        """
+        return self._packs.consolidate()
 
     def open_fd(self, object_id: ObjectId) -> int:
         """A raw read-only descriptor of a loose object, for bulk readers.

@@ -40,6 +40,9 @@ _ENTRY = struct.Struct(">32sQQ")
 _TRAILER = 32  # SHA-256 of the header and entries
 _FLUSH = 1024 * 1024  # bytes buffered before a write to the pack
 _TEMP_PREFIX = ".tmp-"
+REPACK_MOST = 32
+"""Packs a store may have before :meth:`PackSet.consolidate` merges the small ones."""
+REPACK_SMALL = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +182,9 @@ class PackSet:
     def __init__(self, folder: str) -> None:
         self.folder = folder
         self._lock = threading.Lock()
-        self._map: dict[bytes, int] = {}
-        self._indexes: list[_Index] = []
+        # One attribute, replaced whole: a reader on another thread never pairs a map
+        # with the wrong list of indexes.
+        self._state: tuple[dict[bytes, int], list[_Index]] = ({}, [])
         self._names: frozenset[str] = frozenset()
         self.damaged: list[str] = []
         """Index files left out because they failed their checks (paths)."""
@@ -204,7 +208,7 @@ class PackSet:
 
     def known(self, object_id: str) -> bool:
         """Whether the map, as loaded, names ``object_id`` (no reload, no IO)."""
-        return bytes.fromhex(object_id) in self._map
+        return bytes.fromhex(object_id) in self._state[0]
 
     def reload(self) -> None:
         """Load the indexes added since the last look; start over if any went away."""
@@ -218,7 +222,8 @@ class PackSet:
                 damaged: list[str] = []
                 old: frozenset[str] = frozenset()
             else:
-                mapping, indexes, damaged = dict(self._map), list(self._indexes), self.damaged
+                mapping, indexes = dict(self._state[0]), list(self._state[1])
+                damaged = self.damaged
                 old = self._names
             for name in sorted(names - old):
                 index = _read_index(f"{self.folder}/{name}")
@@ -229,13 +234,14 @@ class PackSet:
                 indexes.append(index)
                 for number, (raw, _, _) in enumerate(index.entries()):
                     mapping.setdefault(raw, base | number)
-            self._indexes, self._map, self._names = indexes, mapping, names
+            self._state = (mapping, indexes)
+            self._names = names
             self.damaged = damaged
 
     def entries(self) -> Iterator[tuple[str, PackedObject, float]]:
         """Every packed object (each id once) with its pack's age, in id order."""
         self.reload()
-        indexes = self._indexes
+        indexes = self._state[1]
         ages: dict[str, float] = {}
         for index in indexes:
             try:
@@ -274,7 +280,7 @@ class PackSet:
         self.reload()
         doomed = {bytes.fromhex(object_id) for object_id in object_ids}
         removed = 0
-        for index in self._indexes:
+        for index in self._state[1]:
             entries = list(index.entries())
             if not any(raw in doomed for raw, _, _ in entries):
                 continue
@@ -295,19 +301,67 @@ class PackSet:
                 raise
             finally:
                 os.close(fd)
+            self._retire([index])
+        self.reload()
+        return removed
+
+    def consolidate(self, *, most: int | None = None, small: int | None = None) -> int:
+        """Merge the packs under ``small`` bytes into one once there are more than ``most``.
+
+        Every import adds packs; many small ones cost each new process a file read per
+        index and every miss a longer listing. Objects only move (each id once), in the
+        same order of durability as :meth:`remove`, so this is safe beside readers and
+        writers. Returns how many packs were merged (0: none).
+        """
+        most = REPACK_MOST if most is None else most
+        small = REPACK_SMALL if small is None else small
+        self.reload()
+        indexes = self._state[1]
+        if len(indexes) <= most:
+            return 0
+        chosen = []
+        for index in indexes:
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(index.pack).st_size < small:
+                    chosen.append(index)
+        if len(chosen) < 2:
+            return 0
+        writer = PackWriter(self.folder)
+        try:
+            for index in chosen:
+                try:
+                    fd = os.open(index.pack, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:  # rewritten by someone else meanwhile
+                    continue
+                try:
+                    for raw, offset, size in index.entries():
+                        if not writer.holds(raw.hex()):
+                            writer.add(raw.hex(), _pread_all(fd, size, offset))
+                finally:
+                    os.close(fd)
+            writer.finish(durable=True)
+        except BaseException:
+            writer.abort()
+            raise
+        self._retire(chosen)
+        self.reload()
+        return len(chosen)
+
+    def _retire(self, indexes: list[_Index]) -> None:
+        """Remove packs whose objects are elsewhere now: index first, so none is half-seen."""
+        for index in indexes:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(index.path)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(index.pack)
         _fsync_dir(self.folder)
-        self.reload()
-        return removed
 
     def _place(self, raw: bytes) -> PackedObject | None:
-        found = self._map.get(raw)
+        mapping, indexes = self._state
+        found = mapping.get(raw)
         if found is None:
             return None
-        return self._indexes[found >> 32].place(found & 0xFFFFFFFF)
+        return indexes[found >> 32].place(found & 0xFFFFFFFF)
 
 
 def _numbered(index: _Index) -> Iterator[tuple[bytes, _Index, int]]:
