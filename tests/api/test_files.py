@@ -194,3 +194,24 @@ def test_a_large_file_through_the_file_wrapper(wrapping_client, sample) -> None:
         assert response.headers["Content-Length"] == str(len(data))
         assert response.get_data() == data
     assert len(wrapping_client.files) == 1
+
+
+def test_a_packed_file_is_streamed_not_handed_to_the_file_wrapper(
+    wrapping_client, sample, storage
+) -> None:
+    from dataworkflow.storage.packs import PackWriter
+
+    blob_id = hashlib.sha256(CSV).hexdigest()
+    pack = PackWriter(str(storage.root / "packs"))
+    pack.add(blob_id, CSV)
+    pack.finish(durable=True)
+    (storage.root / "objects" / blob_id[:2] / blob_id).unlink()  # packed only, now
+
+    with wrapping_client.get(f"{FILES}?path=data/weather.csv") as response:
+        assert response.status_code == 200
+        assert response.get_data() == CSV
+    with wrapping_client.get(
+        f"{FILES}?path=data/weather.csv", headers={"Range": "bytes=2-5"}
+    ) as part:
+        assert part.get_data() == CSV[2:6]
+    assert wrapping_client.files == []

@@ -8,6 +8,7 @@ gunicorn sends that with ``sendfile(2)``, without a copy through Python.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterator
@@ -122,6 +123,9 @@ def open_whole_file(storage: ObjectStorage, blob_id: ObjectId, size: int) -> Bin
     file = storage.open(blob_id)
     try:
         info = os.fstat(file.fileno())
+    except io.UnsupportedOperation:  # a packed object, read into memory: streamed instead
+        file.close()
+        return None
     except BaseException:
         file.close()
         raise
