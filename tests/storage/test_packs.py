@@ -259,3 +259,25 @@ def test_few_or_large_packs_are_left_as_they_are(storage: FileSystemStorage, tmp
     assert packs.consolidate(most=1, small=10) == 0  # none small enough
     assert storage.repack() == 0  # the default: up to 32 packs
     assert sorted((storage.root / "packs").iterdir()) == before
+
+
+def test_a_miss_lists_the_folder_only_when_it_changed(
+    storage: FileSystemStorage, stored: list[bytes], monkeypatch
+) -> None:
+    packs = storage.root / "packs"
+    os.utime(packs, ns=(10**18, 10**18))  # changed long ago
+    packs_set = PackSet(str(packs))
+    listings = []
+    real = packs_module._index_names
+    monkeypatch.setattr(packs_module, "_index_names", lambda f: listings.append(f) or real(f))
+
+    assert packs_set.find(_id(b"not stored")) is None
+    assert packs_set.find(_id(b"still not")) is None  # the folder did not change: one stat
+    assert len(listings) == 1
+
+    writer = PackWriter(str(packs))
+    writer.add(_id(b"new"), b"new")
+    writer.finish(durable=True)  # the folder changes now, within its clock tick
+    assert packs_set.find(_id(b"new")) is not None
+    assert packs_set.find(_id(b"not stored")) is None  # changed just now: listed again
+    assert len(listings) == 3

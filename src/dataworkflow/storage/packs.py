@@ -28,6 +28,7 @@ import heapq
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ _ENTRY = struct.Struct(">32sQQ")
 _TRAILER = 32  # SHA-256 of the header and entries
 _FLUSH = 1024 * 1024  # bytes buffered before a write to the pack
 _TEMP_PREFIX = ".tmp-"
+_RACY_NS = 2 * 10**9  # a folder changed this recently may change again within its mtime tick
 REPACK_MOST = 32
 """Packs a store may have before :meth:`PackSet.consolidate` merges the small ones."""
 REPACK_SMALL = 64 * 1024 * 1024
@@ -186,6 +188,7 @@ class PackSet:
         # with the wrong list of indexes.
         self._state: tuple[dict[bytes, int], list[_Index]] = ({}, [])
         self._names: frozenset[str] = frozenset()
+        self._stamp: tuple[int, int] | None = None  # the folder's (inode, mtime) as listed
         self.damaged: list[str] = []
         """Index files left out because they failed their checks (paths)."""
 
@@ -211,9 +214,24 @@ class PackSet:
         return bytes.fromhex(object_id) in self._state[0]
 
     def reload(self) -> None:
-        """Load the indexes added since the last look; start over if any went away."""
+        """Load the indexes added since the last look; start over if any went away.
+
+        The folder is listed again only if its modification time moved since a listing
+        that came well after its last change (as git's index treats "racy" files):
+        a miss then costs one ``stat``, not a listing, without missing a pack published
+        within the clock tick of the last listing.
+        """
         with self._lock:
+            try:
+                info = os.stat(self.folder)
+                stamp: tuple[int, int] | None = (info.st_ino, info.st_mtime_ns)
+            except (FileNotFoundError, NotADirectoryError):
+                stamp = None
+            if stamp is not None and stamp == self._stamp:
+                return
             names = _index_names(self.folder)
+            settled = stamp is not None and time.time_ns() - stamp[1] > _RACY_NS
+            self._stamp = stamp if settled else None
             if names == self._names:
                 return
             if self._names - names:
