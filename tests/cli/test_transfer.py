@@ -561,3 +561,49 @@ def test_real_ctrl_c_in_a_process(tmp_path):
         cwd=tmp_path / "cwd",
     )
     assert listed.returncode == 0 and listed.stdout == ""
+
+
+def test_a_new_installation_stores_what_the_stat_cache_knows_in_packs(dw, tmp_path):
+    files = {f"d{n % 3}/f{n}.txt": f"file {n}\n".encode() * (n % 4 + 1) for n in range(40)}
+    folder = write_tree(tmp_path / "src", files)
+    dw.ok("repo", "create", "a")
+    dw.ok("import", str(folder), "a", "-m", "first")  # the stat cache now knows every file
+    other = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+        "STORAGE_PATH": str(tmp_path / "other-store"),
+    }
+    dw.ok("repo", "create", "b", **other)
+
+    dw.ok("import", str(folder), "b", "-m", "again, elsewhere", **other)
+
+    store = tmp_path / "other-store"
+    assert len(list((store / "packs").glob("*.idx"))) == 1
+    assert not list((store / "objects").glob("??/*"))  # not one object file each
+    dw.ok("export", "b", "main", str(tmp_path / "out"), **other)
+    assert {
+        p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+        for p in (tmp_path / "out").rglob("*.txt")
+    } == files
+    assert dw.ok("fsck", "--full", **other).stdout.startswith("ok: ")
+
+
+@pytest.mark.parametrize("count", [5, 20])  # stored one by one, and in bulk
+def test_a_file_changed_behind_the_stat_cache_fails_the_import(dw, tmp_path, count):
+    files = {f"f{n}.txt": b"%04d\n" % n for n in range(count)}
+    folder = write_tree(tmp_path / "src", files)
+    dw.ok("repo", "create", "a")
+    dw.ok("import", str(folder), "a", "-m", "first")
+    changed = folder / "f3.txt"
+    info = changed.stat()
+    changed.write_bytes(b"9999\n")  # same size, and the mtime put back
+    os.utime(changed, ns=(info.st_atime_ns, info.st_mtime_ns))
+    other = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+        "STORAGE_PATH": str(tmp_path / "other-store"),
+    }
+    dw.ok("repo", "create", "b", **other)
+
+    result = dw.fails("import", str(folder), "b", "-m", "elsewhere", **other)
+
+    assert "f3.txt' changed without a new size or modification time" in result.stderr
+    assert dw.ok("branch", "list", "b", "--json", **other).stdout.strip() == "[]"

@@ -343,6 +343,33 @@ def hash_files(
                     on_hashed(local)
 
 
+def store_known_files(
+    files: list[LocalFile],
+    store: SupportsLocalFiles,
+    on_stored: Callable[[LocalFile], None] | None,
+    durable: bool,
+) -> None:
+    """Store files whose ids the stat cache gave, in bulk; each must still hash to its id.
+
+    Raises:
+        InvalidInput: if a file disappeared, cannot be read, or its bytes changed although
+            its size and mtime did not (the stored copy is left for garbage collection).
+    """
+    expected = [local.id for local in files]
+    _store_files(files, store, on_stored, durable)
+    for local, object_id in zip(files, expected, strict=True):
+        if object_id is not None and local.id != object_id:
+            raise changed_behind_the_cache(local.path)
+
+
+def changed_behind_the_cache(path: str) -> InvalidInput:
+    """The error for a file whose bytes changed while its size and mtime stayed."""
+    return InvalidInput(
+        f"{path!r} changed without a new size or modification time since it was last"
+        " read; touch it (or remove the stat cache) and import again"
+    )
+
+
 def _store_files(
     files: list[LocalFile],
     store: SupportsLocalFiles,

@@ -78,11 +78,13 @@ from dataworkflow.services.folder import (
     LocalFile,
     StatCache,
     build_trees,
+    changed_behind_the_cache,
     hash_files,
     iter_unique,
     outside_known_trees,
     record_folders,
     scan_folder,
+    store_known_files,
     topmost,
     unchanged_folders,
     without_below,
@@ -95,6 +97,8 @@ from dataworkflow.storage.base import ObjectStorage, SupportsDeferredSync, Suppo
 DEFAULT_REPOSITORY = "default"
 DEFAULT_AUTHOR = ("DataWorkflow", "dataworkflow@localhost")
 STORE_WORKERS = 4
+BULK_STORE_MIN = 16
+"""Fewer unstored files of known id than this are stored one by one (no pack)."""
 PROGRESS_FILES = 32
 PROGRESS_BYTES = 8 * 1024 * 1024
 """Hashing progress is reported every this many files or bytes, and at the end: a call
@@ -1240,6 +1244,8 @@ class Repository:
                             raise ChecksumMismatch(str(local.id), stored.id)
                     else:
                         self.storage.put_file(local.path, local.id)
+            except ChecksumMismatch:
+                raise changed_behind_the_cache(local.path) from None
             except FileNotFoundError:
                 raise InvalidInput(f"{local.path!r} disappeared during the import") from None
             except PermissionError:
@@ -1254,6 +1260,21 @@ class Repository:
             done["bytes"] += local.size
             if progress:
                 progress("store", done["files"], done["bytes"])
+
+        # Known ids whose bytes storage lacks (a new installation, a warm stat cache):
+        # read in bulk, where storage packs them, rather than one object file each
+        # (measured, 20,000 files of 1-8 KiB: 2.4 s one by one, ~1.2 s in bulk).
+        bulk = self.storage if isinstance(self.storage, SupportsLocalFiles) else None
+        if bulk is not None:
+            unstored = [
+                f
+                for f in files
+                if f.data is None and f.id is not None and not self.storage.exists(f.id)
+            ]
+            if len(unstored) >= BULK_STORE_MIN:
+                store_known_files(unstored, bulk, report, durable=deferred is None)
+                done_now = {id(f) for f in unstored}
+                files = [f for f in files if id(f) not in done_now]
 
         # Small files on this thread: measured, four threads spent their time contending
         # for the GIL (a million futex calls for 20,000 files) and were slower than one.
