@@ -138,8 +138,12 @@ class PackWriter:
         try:
             self._fd = _create(self.pack_path)
         except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.makedirs(self._folder)
+            except FileExistsError:
+                pass
+            else:  # the folder's own entry must survive a crash as the packs in it do
+                _fsync_dir(os.path.dirname(self._folder))
             self._fd = _create(self.pack_path)
         self._buffer.append(PACK_MAGIC)
 
