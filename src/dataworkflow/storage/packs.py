@@ -3,8 +3,8 @@
 Why: one file per object costs the kernel ~40 us to create and rename (measured here,
 20,000 files of 1-8 KiB: 0.9-1.0 s of system time written loose, 0.15-0.4 s appended to
 one file, each followed by a sync), and a 4 KiB block and an inode each. So bulk imports
-(:meth:`FileSystemStorage.put_files`) append small objects to packs, as git's packfiles
-do; single writes (uploads, small re-imports) stay loose files.
+(:meth:`FileSystemStorage.put_files` of 16 files or more) append small objects to packs,
+as git's packfiles do; single writes (uploads) stay loose files.
 
 In ``root/packs``, one pair per pack:
 
