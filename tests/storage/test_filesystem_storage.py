@@ -278,16 +278,58 @@ def test_put_files_writes_nothing_that_is_stored(
     assert again.writes == 0
 
 
-def test_put_files_syncs_once_at_the_end(storage, tmp_path, monkeypatch) -> None:
-
+@pytest.mark.parametrize("count", [100, 600])  # packed here, and by the worker processes
+def test_put_files_syncs_once_at_the_end(storage, tmp_path, monkeypatch, count) -> None:
     syncs = []
     monkeypatch.setattr(fs_module, "_sync_filesystem", lambda folder: syncs.append(folder))
-    files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(100)])
+    monkeypatch.setattr(fs_module, "_fsync_file", lambda path: syncs.append(path))
+    files = _local_files(tmp_path / "src", [f"{n}".encode() for n in range(count)])
     stored = storage.put_files(files)
     next(stored)
     assert syncs == []
-    assert len(list(stored)) == 99
+    assert len(list(stored)) == count - 1
     assert len(syncs) == 1
+
+
+def test_sync_fsyncs_a_few_known_files_and_syncs_the_filesystem_otherwise(
+    storage, tmp_path, monkeypatch
+) -> None:
+    storage.put_bytes(b"makes the store")
+    syncfs: list[str] = []
+    fsynced: list[str] = []
+    monkeypatch.setattr(fs_module, "_sync_filesystem", lambda folder: syncfs.append(folder))
+    monkeypatch.setattr(fs_module, "_fsync_file", lambda path: fsynced.append(path))
+    monkeypatch.setattr(fs_module, "_fsync_dir", lambda folder: fsynced.append(folder))
+
+    list(storage.put_files(_local_files(tmp_path / "a", [b"a%d" % n for n in range(20)])))
+    (index,) = (storage.root / "packs").glob("*.idx")
+    assert (syncfs, fsynced) == ([], [str(index), str(storage.root / "packs")])
+
+    with storage.deferred_sync():  # folders made on the way: sync() cannot name them
+        storage.put_bytes(b"b")
+    storage.sync()
+    assert len(syncfs) == 1
+
+    fsynced.clear()
+    beside = [data for data in (b"c%d" % n for n in range(20_000)) if _beside(data, b"b")]
+    with storage.deferred_sync():  # into the folder made above: sync() can name both
+        stored = storage.put_bytes(beside[0])
+    storage.sync()
+    folder = storage.root / "objects" / stored.id[:2]
+    assert (len(syncfs), fsynced) == (1, [str(folder / stored.id), str(folder)])
+
+    with storage.deferred_sync():
+        for data in beside[1 : fs_module.SYNC_FILES_MOST + 2]:
+            storage.put_bytes(data)
+    storage.sync()
+    assert len(syncfs) == 2  # too many to fsync one by one
+    storage.sync()
+    assert len(syncfs) == 2  # nothing left to sync
+
+
+def _beside(data: bytes, other: bytes) -> bool:
+    """Whether two contents' ids share their fan-out folder."""
+    return hashlib.sha256(data).hexdigest()[:2] == hashlib.sha256(other).hexdigest()[:2]
 
 
 @pytest.mark.parametrize("count", [3, 600])  # below and above BULK_MIN_FILES

@@ -69,6 +69,9 @@ PACK_MIN_FILES = 16
 PACK_BATCH_FILES = 8192
 BULK_BATCH_BYTES = 16 * CHUNK_SIZE
 BULK_WORKERS = max(1, min(8, os.cpu_count() or 1))
+SYNC_FILES_MOST = 8
+"""More deferred files than this are made durable by one ``syncfs``: each fsync commits
+the journal on its own."""
 STREAM_BUFFER = 4 * CHUNK_SIZE
 """The most ``put_stream`` reads at a time (into one of two reused buffers)."""
 _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of dirty pages, do not wait
@@ -94,6 +97,11 @@ class FileSystemStorage:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._new_folders = False  # whether the last write had to make its folder
+        # Deferred writes sync() must make durable: files and folders to fsync, or, when
+        # it cannot tell (forked workers, new folders, too many files), everything.
+        self._unsynced: list[str] = []
+        self._unsynced_folders: set[str] = set()
+        self._sync_everything = False
 
     # --- durability -------------------------------------------------------------------
 
@@ -108,10 +116,40 @@ class FileSystemStorage:
             self._local.deferred = depth
 
     def sync(self) -> None:
-        """Make every write so far durable: one ``syncfs`` of the storage's filesystem."""
-        if not self.root.exists():
+        """Make every write so far durable.
+
+        A few files written in this process (a re-import's pack index) are fsynced with
+        their folders; otherwise one ``syncfs`` of the storage's filesystem, which also
+        waits for whatever else is being written to that disk. Measured, a re-import of
+        200 files while another process wrote: 14-15 ms against 19-29 ms for ``syncfs``
+        (5 runs each); ``syncfs`` alone after a 1 MiB write: median 1.2 ms, up to 223 ms.
+        """
+        with self._lock:
+            files, folders = self._unsynced, self._unsynced_folders
+            everything = self._sync_everything or len(files) > SYNC_FILES_MOST
+            self._unsynced, self._unsynced_folders, self._sync_everything = [], set(), False
+        if everything:
+            if self.root.exists():
+                _sync_filesystem(self.root)
             return
-        _sync_filesystem(self.root)
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):  # deleted since: nothing to keep
+                _fsync_file(path)
+        for folder in sorted(folders):
+            _fsync_dir(folder)
+
+    def _defer(self, path: str | None, folder: str | None = None) -> None:
+        """Leave a written file (and the folder of its name) to the next ``sync()``.
+
+        ``path`` None: something sync() cannot name was written; it syncs everything.
+        """
+        with self._lock:
+            if path is None:
+                self._sync_everything = True
+                return
+            self._unsynced.append(path)
+            if folder is not None:
+                self._unsynced_folders.add(folder)
 
     def _durable(self) -> bool:
         return not getattr(self._local, "deferred", 0)
@@ -295,6 +333,7 @@ class FileSystemStorage:
         if not _worth_forking(len(files), total):
             yield from self._put_here(files)
         else:
+            self._defer(None)  # the workers' writes
             for object_id, size, written in _in_processes(
                 _put_batch, self._root, list(_batches(files, _pack_batch_files(len(files))))
             ):
@@ -320,8 +359,8 @@ class FileSystemStorage:
                 with self.deferred_sync():
                     stored = self.put_local(path, pack)
                 yield stored
-            if pack is not None:
-                pack.finish(durable=False)
+            if pack is not None and (index := pack.finish(durable=False)) is not None:
+                self._defer(index, self._packs_folder)
         except BaseException:
             if pack is not None:
                 pack.abort()
@@ -529,7 +568,7 @@ class FileSystemStorage:
                 if progress is not None:
                     progress(moved)
         if moved:
-            self.sync()
+            _sync_filesystem(self.root)  # the renames: one syncfs, not one fsync per folder
         self._write_layout_file(durable=True)
         self._legacy = False
         return moved
@@ -564,6 +603,8 @@ class FileSystemStorage:
         """
         durable = self._durable()
         if folder.startswith(self._objects) and not os.path.isdir(self._objects):
+            if not durable:
+                self._defer(None)  # new folders and the LAYOUT file: sync() syncs all
             _make_dirs(self._root, durable)
             with contextlib.suppress(FileExistsError):  # made meanwhile: by whom is unknown
                 os.mkdir(self._objects)
@@ -571,7 +612,10 @@ class FileSystemStorage:
                     _fsync_dir(self._root)
                 self._write_layout_file(durable)
                 self._legacy = False
-        return _make_dirs(folder, durable)
+        created = _make_dirs(folder, durable)
+        if created and not durable:
+            self._defer(None)
+        return created
 
     def _write_layout_file(self, durable: bool) -> None:
         """Record that every object is in the one-level layout (kept if it exists)."""
@@ -744,6 +788,8 @@ class FileSystemStorage:
             raise
         if self._durable():
             _fsync_dir(folder)
+        else:
+            self._defer(final, folder)
         with self._lock:
             self.writes += 1
         return StoredObject(object_id, size, written=True)
@@ -1004,6 +1050,14 @@ def _sync_filesystem(folder: Path) -> None:
     try:
         if syncfs(fd) != 0:
             os.sync()
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)
 
