@@ -6,8 +6,8 @@ durable before its id is returned. Bulk writers may instead defer durability: in
 ``deferred_sync()`` the fsyncs are skipped, and one ``sync()`` before any metadata
 refers to the objects gives the same guarantee for thousands of small files at the cost
 of one ``syncfs`` (measured: three fsyncs per object were 55% of a 20,000-file import),
-or of an fsync per file when there were only a few. Ids are validated before they touch a path, which is
-what keeps a crafted id from escaping the objects folder.
+or of an fsync per file when there were only a few. Ids are validated before they touch
+a path, which is what keeps a crafted id from escaping the objects folder.
 
 One level of fan-out, as git's loose objects: 256 folders, made once per store. Stores
 made before 2026-11 have two (``objects/ab/cd/<id>``, still the S3 key layout): there, a
