@@ -891,6 +891,9 @@ def _put_batch(root: str, paths: list[str]) -> list[tuple[str, int, bool]]:
     except BaseException:
         pack.abort()
         raise
+    finally:
+        storage._unsynced.clear()  # the parent syncs the whole filesystem for its workers
+        storage._unsynced_folders.clear()
     return results
 
 
