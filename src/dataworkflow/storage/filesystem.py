@@ -49,7 +49,7 @@ from dataworkflow.core.ids import ObjectId, is_object_id, parse_object_id
 from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
 from dataworkflow.storage.base import ObjectInfo, StoredObject
 from dataworkflow.storage.localfiles import write_verified_from
-from dataworkflow.storage.packs import PackedObject, PackSet, PackWriter, pack_set
+from dataworkflow.storage.packs import PackedObject, PackSet, PackWriter, pack_set, pread_all
 
 _FILE_MODE = 0o444  # objects never change; read-only guards against accidental edits
 _TEMP_PREFIX = ".tmp-"  # never a valid id, so iter_ids skips strays
@@ -415,7 +415,7 @@ class FileSystemStorage:
             return self._read_packed(object_id)[start:end]
         try:
             end = min(end, os.fstat(fd).st_size)  # never allocate past the object
-            return _pread_range(fd, start, end)
+            return pread_all(fd, end - start, start) if start < end else b""
         finally:
             os.close(fd)
 
@@ -913,13 +913,11 @@ def _get_batch(root: str, files: list[tuple[ObjectId, str, bool]]) -> list[int]:
             return fd
 
         for object_id, path, executable in files:
-            if packs.known(object_id):  # no failed open of a loose path first
-                read = io.BytesIO(storage._read_packed(object_id, open_pack)).read
-                sizes.append(write_verified_from(read, path, object_id, executable))
-                continue
-            try:
-                fd = storage.open_fd(object_id)
-            except ObjectNotFound:
+            fd = -1
+            if not packs.known(object_id):  # known: no failed open of a loose path first
+                with contextlib.suppress(ObjectNotFound):
+                    fd = storage.open_fd(object_id)
+            if fd < 0:
                 read = io.BytesIO(storage._read_packed(object_id, open_pack)).read
                 sizes.append(write_verified_from(read, path, object_id, executable))
                 continue
@@ -939,14 +937,6 @@ def _ignore_sigint() -> None:
 def _check_range(start: int, end: int) -> None:
     if start < 0 or end < start:
         raise InvalidInput(f"invalid byte range {start}-{end}: need 0 <= start <= end")
-
-
-def _pread_range(fd: int, start: int, end: int) -> bytes:
-    parts = []
-    while start < end and (chunk := os.pread(fd, end - start, start)):
-        parts.append(chunk)
-        start += len(chunk)
-    return b"".join(parts)
 
 
 def _subdirs(folder: str | Path, ordered: bool = False) -> list[str]:

@@ -286,10 +286,10 @@ class PackSet:
             FileNotFoundError: if the pack is gone (rewritten: reload and look again).
         """
         if open_pack is not None:
-            return _pread_all(open_pack(place.pack), place.size, place.offset)
+            return pread_all(open_pack(place.pack), place.size, place.offset)
         fd = os.open(place.pack, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return _pread_all(fd, place.size, place.offset)
+            return pread_all(fd, place.size, place.offset)
         finally:
             os.close(fd)
 
@@ -316,7 +316,7 @@ class PackSet:
                     if raw in doomed:
                         removed += 1
                     else:
-                        writer.add(raw.hex(), _pread_all(fd, size, offset))
+                        writer.add(raw.hex(), pread_all(fd, size, offset))
                 writer.finish(durable=True)
             except BaseException:
                 writer.abort()
@@ -358,7 +358,7 @@ class PackSet:
                 try:
                     for raw, offset, size in index.entries():
                         if not writer.holds(raw.hex()):
-                            writer.add(raw.hex(), _pread_all(fd, size, offset))
+                            writer.add(raw.hex(), pread_all(fd, size, offset))
                 finally:
                     os.close(fd)
             writer.finish(durable=True)
@@ -443,7 +443,8 @@ def _index_names(folder: str) -> frozenset[str]:
         return frozenset()
 
 
-def _pread_all(fd: int, size: int, offset: int) -> bytes:
+def pread_all(fd: int, size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes at ``offset``, fewer only at the end of the file."""
     data = os.pread(fd, size, offset)
     if len(data) == size or not data:
         return data
