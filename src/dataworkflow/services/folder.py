@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import marshal
 import os
+import signal
 import stat
+import threading
+from collections import deque
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.core.ids import ObjectId
@@ -157,8 +161,16 @@ class FolderScan:
         ]
 
 
-def scan_folder(root: Path, ignore: IgnoreRule | None = None) -> FolderScan:
+def scan_folder(
+    root: Path, ignore: IgnoreRule | None = None, *, helper: bool | None = None
+) -> FolderScan:
     """List the regular files below ``root``; symlinks and special files are skipped.
+
+    With ``helper`` (by default where two CPUs are free and no other thread runs), once
+    a few folders wait to be listed, a forked process scans half their subtrees: a scan is
+    system-call bound (listing and ``stat``), Python threads only take turns on the
+    GIL, and two processes take ~60% of the time of one (20,000 files in 1,111 folders:
+    94-101 ms against 141-168 ms). The result is the same either way.
 
     Raises:
         InvalidInput: if ``root`` is not a readable folder.
@@ -166,65 +178,203 @@ def scan_folder(root: Path, ignore: IgnoreRule | None = None) -> FolderScan:
     """
     if not root.is_dir():
         raise InvalidInput(f"{str(root)!r} is not a folder")
-    scan = FolderScan()
-    executable = stat.S_IXUSR
+    listed: dict[Parts, _Listed] = {}
+    waiting: deque[_Job] = deque([(str(root), (), "")])
+    split = SCAN_SPLIT_FOLDERS if (_helper_fits() if helper is None else helper) else 0
+    while waiting and not (split and len(waiting) >= split):
+        _scan_subtree(waiting.popleft(), ignore, listed, waiting.append)
+    if waiting:  # wide enough: every other subtree goes to the helper
+        jobs = sorted(waiting)
+        theirs = _scan_in_helper(jobs[1::2], ignore)
+        try:
+            for job in jobs[0::2]:
+                _scan_subtree(job, ignore, listed)
+        finally:
+            found = theirs()
+        if found is None:  # the helper failed (or found bad input): scan its part here
+            for job in jobs[1::2]:
+                _scan_subtree(job, ignore, listed)
+        else:
+            listed.update((record[0].parts, record) for record in map(_unpacked, found))
+    return _in_walk_order(listed)
 
+
+SCAN_SPLIT_FOLDERS = 8
+"""Folders waiting to be listed before a scan hands half of their subtrees to a helper."""
+
+_Job = tuple[str, Parts, str]
+"""A folder to list: its path, its parts below the root and its ``/``-ended relpath."""
+_Listed = tuple[ScannedFolder, list[str], int]
+"""A listed folder, what it skipped (descriptions) and its files' total size."""
+
+
+def _scan_subtree(
+    job: _Job,
+    ignore: IgnoreRule | None,
+    listed: dict[Parts, _Listed],
+    defer: Callable[[_Job], None] | None = None,
+) -> None:
+    """List the folder of ``job`` and, unless ``defer`` takes them, every folder below."""
+    stack = [job]
+    while stack:
+        directory, parts, prefix = stack.pop()
+        record = _list_folder(directory, parts, prefix, ignore)
+        listed[parts] = record
+        subjobs = [
+            (os.path.join(directory, name), (*parts, name), f"{prefix}{name}/")
+            for name in record[0].folders
+        ]
+        if defer is not None:
+            for subjob in subjobs:
+                defer(subjob)
+        else:
+            stack.extend(reversed(subjobs))
+
+
+def _list_folder(directory: str, parts: Parts, prefix: str, ignore: IgnoreRule | None) -> _Listed:
+    """One folder's files (stat'ed) and subfolders, both sorted, and what it skipped."""
     # Per file this is the hot loop of a re-import (20,000 files: every one is listed and
     # stat'ed), so it works on str paths and makes one small tuple per file. Names are
     # checked a folder at a time: scandir never yields "", ".", "..", "/" or NUL, so an
     # ASCII name is valid unless it is too long, and only other names are checked one by
     # one (scandir's names are surrogate-escaped, which validate_name rejects just as
     # bytes that are not UTF-8). Listing an open folder makes each stat an fstatat on it
-    # instead of a walk of the whole path (measured: 10-15% of the scan); the folder is
-    # closed before its subfolders are read, so depth costs no descriptors.
-    def walk(directory: str, parts: Parts, prefix: str) -> None:
-        fd = _open_folder(directory, follow_symlink=not parts)  # the root may be a link
-        try:
-            with os.scandir(fd) as listing:
-                entries = list(listing)
-            names = [entry.name for entry in entries]
-            if not ("".join(names).isascii() and max(map(len, names), default=0) <= MAX_NAME_BYTES):
-                for entry in entries:
-                    try:
-                        validate_name(entry.name)
-                    except InvalidName:
-                        _refuse_name(os.path.join(directory, entry.name), entry.name)
-            files: list[FileStat] = []
-            subfolders: list[str] = []
-            size = 0
+    # instead of a walk of the whole path (measured: 10-15% of the scan).
+    executable = stat.S_IXUSR
+    skipped: list[str] = []
+    fd = _open_folder(directory, follow_symlink=not parts)  # the root may be a link
+    try:
+        with os.scandir(fd) as listing:
+            entries = list(listing)
+        names = [entry.name for entry in entries]
+        if not ("".join(names).isascii() and max(map(len, names), default=0) <= MAX_NAME_BYTES):
             for entry in entries:
-                if entry.is_file(follow_symlinks=False):  # regular files: the common case
-                    if ignore is not None and ignore(prefix + entry.name, False):
-                        continue
-                    info = entry.stat(follow_symlinks=False)
-                    size += info.st_size
-                    files.append(
-                        (
-                            entry.name,
-                            info.st_size,
-                            info.st_mtime_ns,
-                            bool(info.st_mode & executable),
-                        )
+                try:
+                    validate_name(entry.name)
+                except InvalidName:
+                    _refuse_name(os.path.join(directory, entry.name), entry.name)
+        files: list[FileStat] = []
+        subfolders: list[str] = []
+        size = 0
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):  # regular files: the common case
+                if ignore is not None and ignore(prefix + entry.name, False):
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                size += info.st_size
+                files.append(
+                    (
+                        entry.name,
+                        info.st_size,
+                        info.st_mtime_ns,
+                        bool(info.st_mode & executable),
                     )
-                elif entry.is_dir(follow_symlinks=False):
-                    if ignore is None or not ignore(prefix + entry.name, True):
-                        subfolders.append(entry.name)
-                elif entry.is_symlink():
-                    scan.skipped.append(f"{prefix}{entry.name} (symbolic link)")
-                else:
-                    scan.skipped.append(f"{prefix}{entry.name} (not a regular file)")
-        finally:
-            os.close(fd)
-        files.sort()
-        subfolders.sort()
-        scan.folders[parts] = ScannedFolder(parts, directory, tuple(files), tuple(subfolders))
-        scan.file_count += len(files)
-        scan.total_bytes += size
-        for name in subfolders:
-            walk(os.path.join(directory, name), (*parts, name), f"{prefix}{name}/")
+                )
+            elif entry.is_dir(follow_symlinks=False):
+                if ignore is None or not ignore(prefix + entry.name, True):
+                    subfolders.append(entry.name)
+            elif entry.is_symlink():
+                skipped.append(f"{prefix}{entry.name} (symbolic link)")
+            else:
+                skipped.append(f"{prefix}{entry.name} (not a regular file)")
+    finally:
+        os.close(fd)
+    files.sort()
+    subfolders.sort()
+    skipped.sort()
+    return ScannedFolder(parts, directory, tuple(files), tuple(subfolders)), skipped, size
 
-    walk(str(root), (), "")
+
+def _in_walk_order(listed: dict[Parts, _Listed]) -> FolderScan:
+    """The scan, its folders in depth-first order by name (each parent before its children)."""
+    scan = FolderScan()
+    stack: list[Parts] = [()]
+    while stack:
+        folder, skipped, size = listed[stack.pop()]
+        scan.folders[folder.parts] = folder
+        scan.skipped.extend(skipped)
+        scan.file_count += len(folder.files)
+        scan.total_bytes += size
+        stack.extend((*folder.parts, name) for name in reversed(folder.folders))
     return scan
+
+
+def _helper_fits() -> bool:
+    """Whether a scan may fork a helper: two CPUs for us, and no other thread.
+
+    Forking a process that has threads can deadlock the child on a lock one of them
+    held (Python 3.12 warns against it); a progress bar's thread costs us the helper.
+    """
+    if threading.active_count() > 1:
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except (AttributeError, OSError):  # not Linux
+        return False
+
+
+def _scan_in_helper(
+    jobs: list[_Job], ignore: IgnoreRule | None
+) -> Callable[[], list[tuple[object, ...]] | None]:
+    """Scan ``jobs`` in a forked process; the returned call gives its folders (as tuples).
+
+    That call gives None when the helper could not start or did not finish, or met an
+    error: the caller scans those jobs itself then, and meets the same error first-hand.
+    The helper only lists folders (the modules it needs are imported already, and it
+    takes no lock another thread could hold) and leaves with ``os._exit``.
+    """
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return lambda: None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return lambda: None
+    if pid == 0:  # pragma: no cover - the helper; its work is checked through the parent
+        status = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+            os.close(read_end)
+            listed: dict[Parts, _Listed] = {}
+            for job in jobs:
+                _scan_subtree(job, ignore, listed)
+            payload = memoryview(marshal.dumps([_packed(record) for record in listed.values()]))
+            while payload:
+                payload = payload[os.write(write_end, payload) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+
+    def result() -> list[tuple[object, ...]] | None:
+        try:
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+        finally:
+            _, status = os.waitpid(pid, 0)
+        if status != 0:
+            return None
+        try:
+            found = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
+            return None
+        return found if isinstance(found, list) else None
+
+    return result
+
+
+def _packed(record: _Listed) -> tuple[object, ...]:
+    folder, skipped, size = record
+    return folder.parts, folder.path, folder.files, folder.folders, tuple(skipped), size
+
+
+def _unpacked(found: Any) -> _Listed:
+    """A record :func:`_packed` made (in our own helper: trusted, as it was marshalled)."""
+    parts, path, files, folders, skipped, size = found
+    return ScannedFolder(parts, path, files, folders), list(skipped), size
 
 
 def _open_folder(directory: str, *, follow_symlink: bool) -> int:
