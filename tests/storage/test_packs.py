@@ -10,6 +10,7 @@ import pytest
 
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.errors import ObjectNotFound
+from dataworkflow.storage import filesystem as filesystem_module
 from dataworkflow.storage import packs as packs_module
 from dataworkflow.storage.filesystem import BULK_MIN_FILES, FileSystemStorage
 from dataworkflow.storage.packs import PackSet, PackWriter
@@ -250,6 +251,35 @@ def test_many_small_packs_are_merged_into_one(storage: FileSystemStorage, tmp_pa
     assert [i.id for i in storage.iter_objects()] == sorted({_id(d) for d in contents})
 
 
+def test_bulk_puts_merge_the_small_packs_once_there_are_too_many(
+    storage: FileSystemStorage, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(filesystem_module, "REPACK_MOST", 3)
+    packs = storage.root / "packs"
+    counts = []
+    contents: list[bytes] = []
+    for n in range(6):
+        batch = _small(20, salt=f"import {n} ")
+        contents += batch
+        list(storage.put_files(_local_files(tmp_path / str(n), batch)))
+        counts.append(len(list(packs.glob("*.idx"))))
+    assert counts == [1, 2, 3, 1, 2, 3]  # the fourth pack set the four merging
+    assert len(list(packs.glob("*.pack"))) == 3
+    for data in contents:
+        with storage.open(_id(data)) as f:
+            assert f.read() == data
+
+
+def test_bulk_puts_leave_packs_above_the_small_size_to_gc(
+    storage: FileSystemStorage, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(filesystem_module, "REPACK_MOST", 2)
+    monkeypatch.setattr(filesystem_module, "AUTO_REPACK_SMALL", 10)  # bytes: none is small
+    _imports(storage, tmp_path, 4)
+    assert len(list((storage.root / "packs").glob("*.idx"))) == 4
+    assert storage.repack() == 0  # gc's limit (32 packs) is not reached either
+
+
 def test_few_or_large_packs_are_left_as_they_are(storage: FileSystemStorage, tmp_path) -> None:
     _imports(storage, tmp_path, 3)
     packs = PackSet(str(storage.root / "packs"))
@@ -268,8 +298,8 @@ def test_a_miss_lists_the_folder_only_when_it_changed(
     os.utime(packs, ns=(10**18, 10**18))  # changed long ago
     packs_set = PackSet(str(packs))
     listings = []
-    real = packs_module._index_names
-    monkeypatch.setattr(packs_module, "_index_names", lambda f: listings.append(f) or real(f))
+    real = packs_module.index_names
+    monkeypatch.setattr(packs_module, "index_names", lambda f: listings.append(f) or real(f))
 
     assert packs_set.find(_id(b"not stored")) is None
     assert packs_set.find(_id(b"still not")) is None  # the folder did not change: one stat

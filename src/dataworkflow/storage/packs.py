@@ -233,7 +233,7 @@ class PackSet:
                 stamp = None
             if stamp is not None and stamp == self._stamp:
                 return
-            names = _index_names(self.folder)
+            names = index_names(self.folder)
             settled = stamp is not None and time.time_ns() - stamp[1] > _RACY_NS
             self._stamp = stamp if settled else None
             if names == self._names:
@@ -431,7 +431,8 @@ def pack_set(folder: str) -> PackSet:
         return packs
 
 
-def _index_names(folder: str) -> frozenset[str]:
+def index_names(folder: str) -> frozenset[str]:
+    """The names of the index files in ``folder`` (none if it is missing)."""
     try:
         with os.scandir(folder) as entries:
             return frozenset(
