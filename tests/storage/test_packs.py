@@ -311,3 +311,31 @@ def test_a_miss_lists_the_folder_only_when_it_changed(
     assert packs_set.find(_id(b"new")) is not None
     assert packs_set.find(_id(b"not stored")) is None  # changed just now: listed again
     assert len(listings) == 3
+
+
+def test_few_lookups_search_the_indexes_and_many_build_a_map(
+    storage: FileSystemStorage, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(packs_module, "_SEARCH_COST", 1)  # 80 objects: room for 13 lookups
+    contents = _imports(storage, tmp_path, 3)
+    again = [contents[0], *_small(20, salt="import 3 ")]  # one object in two packs
+    list(storage.put_files(_local_files(tmp_path / "again", again)))
+    packs = PackSet(str(storage.root / "packs"))
+    packs.reload()
+    missing = [_id(b"never stored %d" % n) for n in range(5)]
+    wanted = [_id(data) for data in [*contents, *again]]
+
+    searched = {object_id: packs.find(object_id) for object_id in [*wanted[:3], *missing]}
+    assert packs._state[0] is None  # a few lookups: no map
+    for object_id in wanted:  # enough to build one
+        packs.find(object_id)
+    assert packs._state[0] is not None
+    mapped = {object_id: packs.find(object_id) for object_id in [*wanted[:3], *missing]}
+
+    assert searched == mapped
+    assert all(searched[object_id] is None for object_id in missing)
+    first = searched[_id(contents[0])]
+    assert first is not None and packs.read(first) == contents[0]
+    for data in [*contents, *again]:
+        place = packs.find(_id(data))
+        assert place is not None and packs.read(place) == data
