@@ -52,6 +52,7 @@ def test_gc_dry_run_then_gc_reclaims_a_deleted_branch(imported):
         "kept_young_objects": 0,
         "kept_young_bytes": 0,
         "packs_merged": 0,
+        "leftovers_removed": 0,
     }
     assert dw.object_count() == before - 1
     assert dw.ok("cat", "data", "main~1", "a.csv").stdout == "x\n1\n"  # history stays
@@ -205,6 +206,68 @@ def test_fsck_full_finds_a_flipped_byte_in_a_pack(dw, tmp_path):
     result = dw.fails("fsck", "--full", message="1 problem found")
     assert "its stored bytes hash to" in result.stdout and "corrupt" in result.stdout
     dw.fails("export", "data", "main", str(tmp_path / "out"), message="")
+
+
+def test_fsck_names_a_damaged_pack_index_and_what_it_held(dw, tmp_path):
+    dw.ok("repo", "create", "data")
+    dw.ok("import", str(write_tree(tmp_path / "src", _many_files(20, "d"))), "data", "-m", "m")
+    (index,) = (tmp_path / "objects-root" / "packs").glob("*.idx")
+    os.chmod(index, 0o644)
+    with open(index, "r+b") as f:
+        f.seek(40)  # inside the first entry's id: the checksum no longer matches
+        f.write(b"\xff")
+
+    result = dw.fails("fsck", message="21 problems found")
+    name = f"packs/{index.name}"
+    assert f"storage {name}: the pack index fails its checks" in result.stdout
+    assert result.stdout.count("its bytes are not in storage") == 20
+    report = json.loads(dw.fails("fsck", "--json", message="").stdout)
+    (damaged,) = [p for p in report["problems"] if p["kind"] == "storage"]
+    assert damaged == {
+        "repository": "",
+        "kind": "storage",
+        "id": name,
+        "code": "damaged-pack-index",
+        "message": damaged["message"],
+    }
+
+
+def test_gc_removes_what_interrupted_writes_left_once_an_hour_old(dw, tmp_path):
+    dw.ok("repo", "create", "data")
+    files = _many_files(20, "l")
+    dw.ok("import", str(write_tree(tmp_path / "src", files)), "data", "-m", "m")
+    root = tmp_path / "objects-root"
+    fan_out = root / "objects" / "ab"  # where a loose write of an id ab... begins
+    for folder in (fan_out, root / "tmp"):
+        folder.mkdir(parents=True, exist_ok=True)
+    old = [
+        root / "packs" / "pack-0123456789abcdef0123.pack",  # its index was never written
+        root / "packs" / ".tmp-0123456789abcdef",
+        root / "tmp" / ".tmp-0123456789abcdef",
+        fan_out / ".tmp-0123456789abcdef",
+    ]
+    young = root / "tmp" / ".tmp-fedcba9876543210"  # a write that may still be going on
+    for path in [*old, young]:
+        path.write_bytes(b"partial")
+    two_hours_ago = os.stat(young).st_mtime - 2 * 3600
+    for path in old:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    kept = sorted((root / "packs").iterdir())
+
+    dry = dw.ok("gc", "--grace", "0s", "--dry-run")
+    assert "would remove 4 leftover files of interrupted writes" in dry.stdout
+    assert all(path.exists() for path in old)
+    assert json.loads(dw.ok("gc", "--grace", "3h", "--json").stdout)["leftovers_removed"] == 0
+    done = dw.ok("gc", "--grace", "0s")
+    assert "removed 4 leftover files of interrupted writes" in done.stdout
+    assert not any(path.exists() for path in old) and young.exists()
+    assert sorted((root / "packs").iterdir()) == [p for p in kept if p not in old]
+    assert dw.ok("fsck", "--full").stdout.startswith("ok: ")
+    out = tmp_path / "out"
+    dw.ok("export", "data", "main", str(out))
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == {
+        name.rsplit("/", 1)[-1]: data for name, data in files.items()
+    }
 
 
 def test_gc_merges_the_small_packs_of_many_imports(dw, tmp_path, monkeypatch):

@@ -121,7 +121,9 @@ def gc(backend: Backend, dry_run: bool, grace: str, as_json: bool) -> None:
 
     Keeps everything reachable from branches and tags, from the ref log for
     REFLOG_RETENTION_DAYS, and objects younger than --grace (uploads that are about to
-    be committed). Safe to run while others commit.
+    be committed). Safe to run while others commit. On a local storage folder it also
+    merges small packs, and removes what interrupted writes left there (temp files,
+    packs without an index) once older than the grace period and an hour.
     """
     retention = timedelta(days=backend.settings.reflog_retention_days)
     with PhaseProgress(GC_PHASES) as progress:
@@ -150,6 +152,10 @@ def gc(backend: Backend, dry_run: bool, grace: str, as_json: bool) -> None:
         )
     if report.packs_merged:
         click.echo(f"merged {report.packs_merged} small packs of the storage folder into one")
+    if report.leftovers_removed:
+        verb = "would remove" if dry_run else "removed"
+        files = _many(report.leftovers_removed, "leftover file")
+        click.echo(f"{verb} {files} of interrupted writes")
     if dry_run:
         click.echo("dry run: nothing was deleted")
 
@@ -169,6 +175,7 @@ def gc_json(report: GcReport) -> dict[str, Any]:
         "kept_young_objects": report.objects_kept_young,
         "kept_young_bytes": report.bytes_kept_young,
         "packs_merged": report.packs_merged,
+        "leftovers_removed": report.leftovers_removed,
     }
 
 

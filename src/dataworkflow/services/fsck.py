@@ -41,7 +41,7 @@ from dataworkflow.metadata.tables import (
     TreeEntryRow,
     TreeRow,
 )
-from dataworkflow.storage.base import ObjectStorage, SupportsObjectListing
+from dataworkflow.storage.base import ObjectStorage, SupportsLeftovers, SupportsObjectListing
 
 PAGE = 500
 """Trees, commits or blob rows read per query."""
@@ -57,8 +57,9 @@ class Problem:
     """One thing wrong: where, what kind of object, which one, and what is wrong with it."""
 
     repository: str
+    """The repository's name; empty for a problem of the storage that all share."""
     kind: str
-    """``blob``, ``tree``, ``commit`` or ``ref``."""
+    """``blob``, ``tree``, ``commit``, ``ref``, or ``storage`` (a file of the store)."""
     id: str
     """The object's id, or the ref's full name."""
     code: str
@@ -66,7 +67,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.repository}: {self.kind} {self.id}: {self.message}"
+        where = f"{self.repository}: " if self.repository else ""
+        return f"{where}{self.kind} {self.id}: {self.message}"
 
 
 @dataclass
@@ -105,6 +107,17 @@ class IntegrityCheck:
             for problem in self._check_blobs(session, dict(repositories)):
                 self.problems += 1
                 yield problem
+            if isinstance(self.storage, SupportsLeftovers):
+                for path in self.storage.damaged_files():
+                    self.problems += 1
+                    yield Problem(
+                        "",
+                        "storage",
+                        path,
+                        "damaged-pack-index",
+                        "the pack index fails its checks; the objects it lists count as"
+                        " missing (the next import of their files stores them again)",
+                    )
 
     def _count(self, kind: str, n: int = 1) -> None:
         self.checked[kind] += n

@@ -87,6 +87,7 @@ from dataworkflow.storage.base import (
     ObjectInfo,
     ObjectStorage,
     SupportsDeleteMany,
+    SupportsLeftovers,
     SupportsObjectListing,
     SupportsRepack,
 )
@@ -100,6 +101,9 @@ HOOK_POINTS = frozenset({"marked", "locked"})
 """Test seams: ``marked`` runs after the unlocked mark and listing, ``locked`` once the
 guard is held (in a dry run, at the same point without it)."""
 
+LEFTOVER_AGE = 3600
+"""Seconds a leftover of an interrupted write is kept at least, whatever the grace period:
+nothing gains from removing one sooner, and a write this slow is surely dead."""
 DELETE_WORKERS = 8
 """Stored objects deleted at once: S3 deletes are one request each."""
 
@@ -129,6 +133,8 @@ class GcReport:
     bytes_kept_young: int = 0
     packs_merged: int = 0
     """Small packs of a local storage folder merged into one (see ``repack``)."""
+    leftovers_removed: int = 0
+    """Files of writes that died (temp files, packs without an index) removed."""
     reachable: int = 0
     """Commits, trees and blobs found reachable (counted per repository)."""
     stored_objects: int = 0
@@ -285,6 +291,9 @@ def _collect(
         delete_objects(storage, doomed_objects, report, progress)
         if not report.dry_run and isinstance(storage, SupportsRepack):
             report.packs_merged = storage.repack()
+    if isinstance(storage, SupportsLeftovers):
+        older_than = min(cutoffs.young, time.time() - LEFTOVER_AGE)
+        report.leftovers_removed = storage.remove_leftovers(older_than, dry_run=report.dry_run)
 
 
 # --- 1. mark ----------------------------------------------------------------------------

@@ -186,6 +186,19 @@ class SupportsRepack(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsLeftovers(Protocol):
+    """Optional capability: files that interrupted writes left (FileSystemStorage has it)."""
+
+    def remove_leftovers(self, older_than: float, *, dry_run: bool = False) -> int:
+        """Remove those untouched since ``older_than`` (a Unix time); how many there were."""
+        ...
+
+    def damaged_files(self) -> list[str]:
+        """Files of the store that fail their own checks (paths below the store)."""
+        ...
+
+
 def object_key(prefix: str, object_id: ObjectId) -> str:
     """``{prefix}objects/ab/cd/abcd…``: a fan-out that keeps folders small."""
     return f"{prefix}objects/{object_id[0:2]}/{object_id[2:4]}/{object_id}"

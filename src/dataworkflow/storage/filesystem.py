@@ -50,6 +50,8 @@ from dataworkflow.errors import ChecksumMismatch, InvalidInput, ObjectNotFound
 from dataworkflow.storage.base import ObjectInfo, StoredObject
 from dataworkflow.storage.localfiles import write_verified_from
 from dataworkflow.storage.packs import (
+    INDEX_SUFFIX,
+    PACK_SUFFIX,
     REPACK_MOST,
     PackedObject,
     PackSet,
@@ -484,6 +486,51 @@ class FileSystemStorage:
         packs.reload()
         if any(packs.known(object_id) for object_id in ids):
             packs.remove(ids)
+
+    def remove_leftovers(self, older_than: float, *, dry_run: bool = False) -> int:
+        """Remove the files interrupted writes left, untouched since ``older_than``.
+
+        Temp files (``.tmp-*``) in ``tmp/``, the fan-out folders and ``packs/``, and
+        packs whose index was never written (their objects count as missing, and the
+        next import stores them again). A write in progress touches its file at every
+        write, and a pack gets its index right after its last one, so only files of
+        writes that died are this old; ``dw gc`` asks for an hour at least.
+        Returns how many were removed (with ``dry_run``: found).
+        """
+        folders = [f"{self._root}/tmp", self._packs_folder]
+        folders += [f"{self._objects}/{name}" for name in _subdirs(self._objects)]
+        found = 0
+        for folder in folders:
+            entries = _listing(folder)
+            names = {entry.name for entry in entries}
+            for entry in entries:
+                name = entry.name
+                orphan = (
+                    folder == self._packs_folder
+                    and name.endswith(PACK_SUFFIX)
+                    and name.removesuffix(PACK_SUFFIX) + INDEX_SUFFIX not in names
+                )
+                if not (name.startswith(_TEMP_PREFIX) or orphan):
+                    continue
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime >= older_than:
+                        continue
+                    if not dry_run:
+                        os.unlink(entry.path)
+                except FileNotFoundError:  # finished (renamed) or removed meanwhile
+                    continue
+                found += 1
+        return found
+
+    def damaged_files(self) -> list[str]:
+        """Pack indexes that fail their checks (see :mod:`~dataworkflow.storage.packs`)."""
+        packs = self._packs
+        packs.reload()
+        return sorted(
+            os.path.relpath(path, self._root)
+            for path in packs.damaged
+            if os.path.exists(path)  # not one retired (by a merge) while it was read
+        )
 
     def repack(self) -> int:
         """Merge small packs once there are many (see :meth:`PackSet.consolidate`).
