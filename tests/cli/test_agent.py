@@ -324,3 +324,93 @@ def test_dw_agent_off_starts_no_agent(env, tmp_path, runtime):
     assert done.returncode == 0
     time.sleep(0.5)
     assert list(runtime.glob("agent-*")) == []
+
+
+def syscall_of(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+RECVMSG = "47"  # x86-64: what a spare waits in (socket.recv_fds)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="reads x86-64 syscall numbers")
+def test_the_next_command_runs_in_the_spare_child_made_ready_in_advance(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    warm_agent(env, cwd, runtime)
+    spares: list[int] = []
+
+    def one_spare_waiting() -> bool:
+        spares[:] = agent_children(runtime)
+        return len(spares) == 1 and syscall_of(spares[0]) == RECVMSG
+
+    wait_for(one_spare_waiting, "a spare child waiting for a request")
+    spare = spares[0]
+    with subprocess.Popen(
+        [str(DW_SCRIPT), "user", "create", "cy", "--email", "c@x.org", "--password-stdin"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        wait_for(lambda: syscall_of(spare) == "0", "the spare to run the command (read stdin)")
+        _, stderr = process.communicate(b"a long enough password\n", timeout=60)
+    assert process.returncode == 0, stderr
+    wait_for(one_spare_waiting, "a new spare once the command is done")
+    assert spares[0] != spare
+
+
+def test_the_spare_leaves_with_the_agent(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    path = warm_agent({**env, "DW_AGENT_IDLE": "2"}, cwd, runtime)
+    wait_for(lambda: len(agent_children(runtime)) == 1, "a spare child")
+    (spare,) = agent_children(runtime)
+    wait_for(lambda: agent_gone(path), "the idle agent to leave", seconds=30)
+    wait_for(lambda: not Path(f"/proc/{spare}").exists(), "the spare to leave", seconds=30)
+
+
+def test_a_spare_copies_the_agents_memory_before_it_is_needed():
+    """Written pages after populate_memory() cost no fault each (counted, not timed)."""
+    import mmap
+    import resource
+
+    from dataworkflow.cli import agent
+
+    probe = mmap.mmap(-1, mmap.PAGESIZE)
+    madvise = agent._madvise()
+    if madvise is None or madvise(ctypes_address(probe), mmap.PAGESIZE, agent._MADV_POPULATE_WRITE):
+        pytest.skip("MADV_POPULATE_WRITE needs Linux 5.14")
+    pages = 4096
+    shared = bytearray(b"x" * (pages * mmap.PAGESIZE))  # the "agent's" memory
+
+    def faults_writing(populate: bool) -> int:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - measured here, reported through the pipe
+            try:
+                if populate:
+                    agent.populate_memory()
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                for page in range(pages):
+                    shared[page * mmap.PAGESIZE] = 0
+                after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                os.write(write_end, str(after - before).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            counted = int(pipe.read())
+        os.waitpid(pid, 0)
+        return counted
+
+    assert faults_writing(populate=False) >= pages * 0.9
+    assert faults_writing(populate=True) < pages * 0.1
+
+
+def ctypes_address(buffer) -> int:
+    import ctypes
+
+    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
