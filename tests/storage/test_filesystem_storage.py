@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import stat
 import tracemalloc
@@ -244,6 +245,26 @@ def _local_files(folder: Path, contents: list[bytes]) -> list[tuple[str, int]]:
         path.write_bytes(data)
         files.append((str(path), len(data)))
     return files
+
+
+def test_a_large_file_is_handed_to_the_disk_as_it_is_written(storage, tmp_path, monkeypatch):
+    handed: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        FileSystemStorage,
+        "_start_writeback",
+        staticmethod(lambda _fd, offset, length: handed.append((offset, length))),
+    )
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.write_bytes(b"s" * 1000)
+    large.write_bytes(os.urandom(3 * fs_module.CHUNK_SIZE + 5))
+    with storage.deferred_sync():
+        storage.put_local(str(small))
+        assert handed == []  # one chunk: left to the sync, no system call per small file
+        stored = storage.put_local(str(large))
+    assert handed[0][0] == 0 and sum(length for _, length in handed) == stored.size
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(handed))
+    with storage.open(stored.id) as f:
+        assert f.read() == large.read_bytes()
 
 
 @pytest.mark.parametrize("count", [3, 600])  # below and above BULK_MIN_FILES
