@@ -255,17 +255,22 @@ def test_a_commit_reaches_the_database_file_after_the_command_returns(env, tmp_p
         assert found.fetchone() == (1,)
 
 
-def test_ctrl_c_reaches_the_command_in_the_agent(env, tmp_path, runtime):
-    cwd = tmp_path / "cwd"
-    warm_agent(env, cwd, runtime)
-    with subprocess.Popen(
-        [str(DW_SCRIPT), "user", "create", "bob", "--email", "b@x.org", "--password-stdin"],
+def create_user_reading_stdin(name: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """``dw user create NAME --password-stdin``, its stdin a pipe left open for the test."""
+    return subprocess.Popen(
+        [str(DW_SCRIPT), "user", "create", name, "--email", f"{name}@x.org", "--password-stdin"],
         env=env,
         cwd=cwd,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    ) as process:
+    )
+
+
+def test_ctrl_c_reaches_the_command_in_the_agent(env, tmp_path, runtime):
+    cwd = tmp_path / "cwd"
+    warm_agent(env, cwd, runtime)
+    with create_user_reading_stdin("bob", env, cwd) as process:
         # Ctrl-C once the command waits for a line on stdin (stdin stays open: at EOF the
         # command would fail on its own).
         wait_for(lambda: reading_stdin(runtime), "the command to wait for its password")
@@ -348,14 +353,7 @@ def test_the_next_command_runs_in_the_spare_child_made_ready_in_advance(env, tmp
 
     wait_for(one_spare_waiting, "a spare child waiting for a request")
     spare = spares[0]
-    with subprocess.Popen(
-        [str(DW_SCRIPT), "user", "create", "cy", "--email", "c@x.org", "--password-stdin"],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as process:
+    with create_user_reading_stdin("cy", env, cwd) as process:
         wait_for(lambda: syscall_of(spare) == "0", "the spare to run the command (read stdin)")
         _, stderr = process.communicate(b"a long enough password\n", timeout=60)
     assert process.returncode == 0, stderr
