@@ -206,6 +206,8 @@ class CommitResult:
     files_stored: int = 0
     """Files uploaded for this commit (inline contents not counted)."""
     bytes_stored: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()
+    """``(path, why)`` of what a folder import left out: symbolic links, special files."""
 
 
 @dataclass(frozen=True, slots=True)

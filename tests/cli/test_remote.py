@@ -147,6 +147,34 @@ def test_output_identical_to_local(remote: Dw, local: Dw, tmp_path: Path) -> Non
     assert [entry["message"] for entry in log] == ["second\n\nwith a body", "first"]
 
 
+def test_import_into_a_new_branch_starts_at_the_default_branch(
+    remote: Dw, local: Dw, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = write_tree(tmp_path / "base", {"README": b"r", "data/old.csv": b"0"})
+    head = remote.ok("import", str(base), "data", "-m", "base").stdout.strip()
+    raw = write_tree(tmp_path / "raw", {"a.csv": b"1"})
+    (raw / "link").symlink_to("a.csv")
+
+    made = remote.json("import", str(raw), "data", "--branch", "exp", "--path", "data", "-m", "x")
+
+    assert made["created"] is True and made["parent"] == head
+    assert made["skipped"] == [{"path": "link", "reason": "symbolic link"}]
+    assert [e["path"] for e in local.json("ls", "data", "exp", "-r")] == ["README", "data/a.csv"]
+    same = remote.json("import", str(base), "data", "--branch", "same", "-m", "y")
+    assert (same["created"], same["commit"]) == (False, head)
+    assert local.json("log", "data", "same")[0]["id"] == head
+
+    from dataworkflow.client import Client
+    from dataworkflow.errors import InvalidInput
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise InvalidInput("the server refused the commit")
+
+    monkeypatch.setattr(Client, "commit", refused)
+    remote.fails("import", str(raw), "data", "--branch", "gone", "-m", "z", message="refused")
+    assert [b["name"] for b in local.json("branch", "list", "data")] == ["exp", "main", "same"]
+
+
 def test_errors(remote: Dw, tmp_path: Path) -> None:
     remote.fails("log", "nope", message="nope")
     remote.fails("cat", "data", "main", "missing.txt")

@@ -176,6 +176,54 @@ def test_import_into_a_path_of_another_branch(dw, repo_name, tmp_path):
     assert snapshot(tmp_path / "out") == snapshot(raw)
 
 
+def test_import_into_a_new_branch_starts_at_the_default_branch(dw, repo_name, tmp_path):
+    base = write_tree(tmp_path / "base", {"README": b"r", "data/old.csv": b"0"})
+    head = dw.ok("import", str(base), repo_name, "-m", "base").stdout.strip()
+    raw = write_tree(tmp_path / "raw", {"a.csv": b"1"})
+
+    made = dw.json("import", str(raw), repo_name, "--branch", "exp", "--path", "data", "-m", "x")
+
+    assert made["created"] is True and made["parent"] == head
+    assert [e["path"] for e in dw.json("ls", repo_name, "exp", "-r")] == ["README", "data/a.csv"]
+    assert [c["id"] for c in dw.json("log", repo_name, "exp")][1:] == [head]
+    # the same folder as the default branch's: the new branch points at its head
+    same = dw.json("import", str(base), repo_name, "--branch", "same", "-m", "y")
+    assert (same["created"], same["commit"]) == (False, head)
+    assert dw.json("log", repo_name, "same")[0]["id"] == head
+
+
+def test_import_into_a_new_branch_of_an_empty_repository_has_no_history(dw, tmp_path):
+    dw.ok("repo", "create", "empty")
+    folder = write_tree(tmp_path / "src", {"a": b"1"})
+    made = dw.json("import", str(folder), "empty", "--branch", "first", "-m", "x")
+    assert made["created"] is True and made["parent"] is None
+
+
+def test_import_names_what_it_left_out(dw, repo_name, tmp_path):
+    folder = write_tree(tmp_path / "src", {"a.txt": b"1"})
+    (folder / "link").symlink_to("a.txt")
+    os.mkfifo(folder / "pipe")
+
+    result = dw.ok("import", str(folder), repo_name, "-m", "x")
+
+    assert (
+        "warning: left out 2 entries that are not regular files:"
+        " link (symbolic link), pipe (not a regular file)\n"
+    ) in result.stderr
+    assert "committed" in result.stderr and "1 file (1 B)" in result.stderr
+    for n in range(6):
+        (folder / f"more{n}").symlink_to("a.txt")
+    report = dw.json("import", str(folder), repo_name, "-m", "y")
+    assert report["skipped"][:2] == [
+        {"path": "link", "reason": "symbolic link"},
+        {"path": "more0", "reason": "symbolic link"},
+    ]
+    assert len(report["skipped"]) == 8
+    text = dw.ok("import", str(folder), repo_name, "-m", "z").stderr
+    assert "left out 8 entries" in text and "more3 (symbolic link) and 3 more\n" in text
+    assert [e["path"] for e in dw.json("ls", repo_name, "main", "-r")] == ["a.txt"]
+
+
 def test_author_from_option_and_environment(dw, repo_name, tmp_path):
     folder = write_tree(tmp_path / "src", {"a": b"1"})
     dw.ok("import", str(folder), repo_name, "-m", "one")
@@ -319,6 +367,9 @@ def test_import_errors(dw, repo_name, tmp_path):
         "import", str(tmp_path / "missing"), repo_name, "-m", "x", code=2, message="does not exist"
     )
     dw.fails("import", str(folder), repo_name, code=2, message="Missing option '-m'")
+    for blank in ("", " \n"):
+        dw.fails("import", str(folder), repo_name, "-m", blank, code=2, message="message is empty")
+    assert [b["name"] for b in dw.json("branch", "list", repo_name)] == []
 
 
 def test_export_refuses_a_non_empty_destination(dw, repo_name, tmp_path):

@@ -77,6 +77,11 @@ def quote_path(path: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """``"1 file"``, ``"2,000 files"``: a number and its noun (plural: noun + s by default)."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {plural or noun + 's'}"
+
+
 def format_size(size: int) -> str:
     """A byte count for people: ``512 B``, ``1.5 KiB``, ``2.0 GiB``."""
     value = float(size)

@@ -8,6 +8,7 @@ print exactly what they print in local mode.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,11 @@ from dataworkflow.client import (
 from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import FileMode
-from dataworkflow.errors import ChecksumMismatch, PathNotFound
+from dataworkflow.errors import (
+    ChecksumMismatch,
+    DataWorkflowError,
+    PathNotFound,
+)
 from dataworkflow.services.export import (
     ExportProgress,
     ExportStats,
@@ -155,16 +160,22 @@ class RemoteRepository:
         ignore: IgnoreRule | None = None,
         stat_cache: StatCache | None = None,
         progress: ProgressCallback | None = None,
+        start_branch: str | None = None,
     ) -> CommitResult:
         """Make ``path`` on ``branch`` mirror a local folder: hash locally, send new bytes.
 
         The files are hashed here (with the stat cache), only blobs the server lacks are
         uploaded (streamed), then one commit request carries the puts and deletes that
         differ from the branch's tree, with ``expected_head`` set to the head read first.
-        Nothing is committed when nothing differs.
+        Nothing is committed when nothing differs. A branch that does not exist yet
+        starts at ``start_branch``'s head when it has one: the branch is created there
+        first, and deleted again if the commit then fails.
         """
         prefix = path.strip("/")
         head = self.client.head(self.name, branch)
+        start = None
+        if head is None and start_branch is not None:
+            start = self.client.head(self.name, start_branch)
         scan = scan_folder(Path(folder), ignore)
         if progress:
             progress("scan", scan.file_count, scan.total_bytes)
@@ -179,7 +190,7 @@ class RemoteRepository:
         hash_files(scan.files, stat_cache, hashed)
         if stat_cache is not None:
             record_folders(stat_cache, scan, scan.files)
-        remote = self._remote_files(head, prefix)
+        remote = self._remote_files(head or start, prefix)
 
         def full(relpath: str) -> str:
             return f"{prefix}/{relpath}" if prefix else relpath
@@ -197,32 +208,41 @@ class RemoteRepository:
                     PutBlob(full(local.relpath), local.id, local.mode is FileMode.EXECUTABLE)
                 )
                 sources.setdefault(local.id, local)
+        skipped = tuple(scan.skipped)
+        if start is not None:
+            head = self._start_branch(branch, start)
         if not puts and not deletes and head is not None:
             tree = self.client.get_commit(self.name, head).commit.tree
-            return CommitResult(head, tree, False, head)
-        missing = self.client.missing_blobs(self.name, sources)
-        if progress:
-            progress("plan", len(missing), sum(sources[m].size for m in missing))
-        stored_files = stored_bytes = 0
-        for blob_id in missing:
-            local = sources[blob_id]
-            blob = self.client.upload_blob(
-                self.name, local.data if local.data is not None else Path(local.path)
-            )
-            if blob.id != blob_id:
-                raise ChecksumMismatch(blob_id, blob.id)
-            stored_files, stored_bytes = stored_files + 1, stored_bytes + blob.size
+            return CommitResult(head, tree, False, head, skipped=skipped)
+        try:
+            missing = self.client.missing_blobs(self.name, sources)
             if progress:
-                progress("store", stored_files, stored_bytes)
-        result = self.client.commit(
-            self.name,
-            branch,
-            [*deletes, *puts],
-            message,
-            expected_head=head,
-            author=author,
-            author_email=author_email,
-        )
+                progress("plan", len(missing), sum(sources[m].size for m in missing))
+            stored_files = stored_bytes = 0
+            for blob_id in missing:
+                local = sources[blob_id]
+                blob = self.client.upload_blob(
+                    self.name, local.data if local.data is not None else Path(local.path)
+                )
+                if blob.id != blob_id:
+                    raise ChecksumMismatch(blob_id, blob.id)
+                stored_files, stored_bytes = stored_files + 1, stored_bytes + blob.size
+                if progress:
+                    progress("store", stored_files, stored_bytes)
+            result = self.client.commit(
+                self.name,
+                branch,
+                [*deletes, *puts],
+                message,
+                expected_head=head,
+                author=author,
+                author_email=author_email,
+            )
+        except BaseException:
+            if start is not None:  # the branch this import created goes again
+                with contextlib.suppress(DataWorkflowError, OSError):
+                    self.client.delete_branch(self.name, branch, expected=start)
+            raise
         return CommitResult(
             result.commit_id,
             result.tree_id,
@@ -230,7 +250,12 @@ class RemoteRepository:
             result.parent_id,
             stored_files,
             stored_bytes,
+            skipped,
         )
+
+    def _start_branch(self, branch: str, start: ObjectId) -> ObjectId:
+        """Create ``branch`` at ``start`` for an import (AlreadyExists if someone did)."""
+        return self.client.create_branch(self.name, branch, start)
 
     def _remote_files(self, head: str | None, prefix: str) -> dict[str, tuple[str, FileMode]]:
         """``relpath -> (blob id, mode)`` of the files below ``prefix`` on the server."""

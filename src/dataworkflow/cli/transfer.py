@@ -12,7 +12,7 @@ from dataworkflow.cli import progress as progress_bars
 from dataworkflow.cli.context import Backend, pass_backend
 from dataworkflow.cli.errors import Interrupted
 from dataworkflow.cli.interrupt import DeferredInterrupt
-from dataworkflow.cli.output import echo_json, format_size, short_id
+from dataworkflow.cli.output import count, echo_json, format_size, quote_path, short_id
 from dataworkflow.services.ignore import load_ignore_rule
 from dataworkflow.services.repository import Repository
 from dataworkflow.services.statcache import FileStatCache
@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from dataworkflow.cli.remote import RemoteRepository
 
 _AUTHOR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>]*)>\s*$")
+SKIPPED_SHOWN = 5
+"""Skipped entries named in an import's warning; the rest are counted (``--json`` has all)."""
+
+
+def nonblank(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """The commit message, refused when it is empty or only white space (as git does)."""
+    if not value.strip():
+        raise click.BadParameter("the commit message is empty")
+    return value
 
 
 def parse_author(_ctx: click.Context, _param: click.Parameter, value: str | None) -> object:
@@ -40,7 +49,9 @@ def parse_author(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.argument("repo")
 @click.option("-b", "--branch", help="Branch to commit to [default: the default branch].")
 @click.option("--path", default="", help="Mirror the folder at this path of the branch.")
-@click.option("-m", "--message", required=True, help="The commit message.")
+@click.option(
+    "-m", "--message", required=True, callback=nonblank, help="The commit message (not empty)."
+)
 @click.option(
     "--author",
     callback=parse_author,
@@ -65,6 +76,9 @@ def import_(
     nothing is committed when nothing changed. Files whose size and modification time
     are unchanged since the last import are not read again. A .dwignore file at the
     root of DIR leaves files out, with .gitignore syntax.
+
+    A --branch that does not exist yet starts at the default branch's head. Symbolic
+    links and special files are left out, with a warning that names them.
 
     Prints the commit id on stdout, and a summary on stderr.
     """
@@ -95,6 +109,7 @@ def import_(
                 ignore=ignore,
                 stat_cache=cache,
                 progress=progress,
+                start_branch=repository.default_branch,
             )
         except KeyboardInterrupt:
             # Metadata is written in one transaction at the very end: nothing moved.
@@ -114,11 +129,24 @@ def import_(
                 "bytes": bars.scanned_bytes,
                 "files_stored": result.files_stored,
                 "bytes_stored": result.bytes_stored,
+                "skipped": [{"path": path, "reason": why} for path, why in result.skipped],
             }
         )
         return
     click.echo(result.commit_id)
-    folder = f"{bars.scanned_files:,} files ({format_size(bars.scanned_bytes)})"
+    if result.skipped:
+        named = ", ".join(f"{quote_path(p)} ({why})" for p, why in result.skipped[:SKIPPED_SHOWN])
+        more = len(result.skipped) - SKIPPED_SHOWN
+        what = count(
+            len(result.skipped),
+            "entry that is not a regular file",
+            "entries that are not regular files",
+        )
+        click.echo(
+            f"warning: left out {what}: {named}{f' and {more:,} more' if more > 0 else ''}",
+            err=True,
+        )
+    folder = f"{count(bars.scanned_files, 'file')} ({format_size(bars.scanned_bytes)})"
     if result.created:
         click.echo(
             f"committed {short_id(result.commit_id)} to {target}: {folder},"
@@ -167,7 +195,9 @@ def export(
             }
         )
         return
-    click.echo(f"exported {stats.files:,} files ({format_size(stats.bytes)}) to {dest}", err=True)
+    click.echo(
+        f"exported {count(stats.files, 'file')} ({format_size(stats.bytes)}) to {dest}", err=True
+    )
 
 
 def _export_totals(

@@ -139,7 +139,8 @@ class FolderScan:
     """Every folder of a scan (parents before children), plus what was skipped and why."""
 
     folders: dict[Parts, ScannedFolder] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """``(relpath, why)`` of each entry that is neither a regular file nor a folder."""
     file_count: int = 0
     total_bytes: int = 0
     _files: list[LocalFile] | None = None
@@ -205,8 +206,8 @@ SCAN_SPLIT_FOLDERS = 8
 
 _Job = tuple[str, Parts, str]
 """A folder to list: its path, its parts below the root and its ``/``-ended relpath."""
-_Listed = tuple[ScannedFolder, list[str], int]
-"""A listed folder, what it skipped (descriptions) and its files' total size."""
+_Listed = tuple[ScannedFolder, list[tuple[str, str]], int]
+"""A listed folder, what it skipped (``(relpath, why)``) and its files' total size."""
 
 
 def _scan_subtree(
@@ -242,7 +243,7 @@ def _list_folder(directory: str, parts: Parts, prefix: str, ignore: IgnoreRule |
     # bytes that are not UTF-8). Listing an open folder makes each stat an fstatat on it
     # instead of a walk of the whole path (measured: 10-15% of the scan).
     executable = stat.S_IXUSR
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     fd = _open_folder(directory, follow_symlink=not parts)  # the root may be a link
     try:
         with os.scandir(fd) as listing:
@@ -275,9 +276,9 @@ def _list_folder(directory: str, parts: Parts, prefix: str, ignore: IgnoreRule |
                 if ignore is None or not ignore(prefix + entry.name, True):
                     subfolders.append(entry.name)
             elif entry.is_symlink():
-                skipped.append(f"{prefix}{entry.name} (symbolic link)")
+                skipped.append((prefix + entry.name, "symbolic link"))
             else:
-                skipped.append(f"{prefix}{entry.name} (not a regular file)")
+                skipped.append((prefix + entry.name, "not a regular file"))
     finally:
         os.close(fd)
     files.sort()

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
@@ -128,6 +128,8 @@ class CommitResult:
     parent_id: ObjectId | None
     files_stored: int = 0
     bytes_stored: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()
+    """``(path, why)`` of what a folder import left out: symbolic links, special files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,11 +481,14 @@ class Repository:
         ignore: IgnoreRule | None = None,
         stat_cache: StatCache | None = None,
         progress: ProgressCallback | None = None,
+        start_branch: str | None = None,
     ) -> CommitResult:
         """Make ``path`` on ``branch`` (the root by default) mirror a local folder.
 
         New and changed files are stored, files gone from the folder are deleted, and
-        nothing is committed when the result equals the branch's current tree.
+        nothing is committed when the result equals the branch's current tree. A branch
+        that does not exist yet starts at ``start_branch``'s head when it has one (as
+        ``git checkout -b`` does), else with no history.
 
         Raises:
             InvalidInput: if the folder cannot be read.
@@ -569,7 +574,7 @@ class Repository:
                 lambda tid: self._load_tree(session, tid), head_tree, {target: entry}
             )
 
-        return self._commit_tree(
+        result = self._commit_tree(
             ref,
             build,
             message,
@@ -580,7 +585,9 @@ class Repository:
             expected_head=expected_head,
             allow_empty=False,
             stats=(len(new_blobs), sum(size for _, size in new_blobs)),
+            start_branch=start_branch,
         )
+        return replace(result, skipped=tuple(scan.skipped))
 
     # --- refs -------------------------------------------------------------------------
 
@@ -1154,10 +1161,13 @@ class Repository:
         allow_empty: bool,
         stats: tuple[int, int],
         attempts: int = 5,
+        start_branch: str | None = None,
     ) -> CommitResult:
         """Build a tree on the branch head and commit it with a CAS of the ref.
 
         Retries on a concurrent move only when the caller did not pin ``expected_head``.
+        A branch that does not exist yet starts at ``start_branch``'s head, if any: when
+        the tree is that head's, the branch is made to point there, with no new commit.
         """
         if expected_head is not UNSET and expected_head is not None:
             parse_object_id(expected_head)
@@ -1169,18 +1179,31 @@ class Repository:
                     head = ref_queries.get_ref(session, self.id, ref)
                     if expected_head is not UNSET and head != expected_head:
                         raise RefConflict(ref, expected=expected_head, actual=head)
+                    base = head
+                    if head is None and start_branch is not None:
+                        base = ref_queries.get_ref(session, self.id, branch_ref(start_branch))
                     head_tree = Tree(())
-                    if head is not None:
-                        stored = commit_queries.get_commit(session, self.id, head)
+                    if base is not None:
+                        stored = commit_queries.get_commit(session, self.id, base)
                         assert stored is not None
                         head_tree = self._load_tree(session, stored.commit.tree)
                     new_root, trees = build(session, head_tree)
-                    if head is not None and new_root.id == head_tree.id and not allow_empty:
-                        return CommitResult(head, new_root.id, False, head)
+                    if base is not None and new_root.id == head_tree.id and not allow_empty:
+                        if head is None:  # a new branch at its start, nothing to commit
+                            ref_queries.compare_and_swap_ref(
+                                session,
+                                self.id,
+                                ref,
+                                None,
+                                base,
+                                actor=self.actor,
+                                reason="create",
+                            )
+                        return CommitResult(base, new_root.id, False, base)
                     object_queries.insert_trees(session, self.id, [*trees, new_root])
                     commit = Commit(
                         tree=new_root.id,
-                        parents=(head,) if head is not None else (),
+                        parents=(base,) if base is not None else (),
                         author=author_sig,
                         committer=author_sig,
                         message=message,
@@ -1197,7 +1220,7 @@ class Repository:
                         reason="commit",
                         message=_first_line(message),
                     )
-                    return CommitResult(commit.id, new_root.id, True, head, *stats)
+                    return CommitResult(commit.id, new_root.id, True, base, *stats)
             except RefConflict:
                 if expected_head is not UNSET or attempt == attempts - 1:
                     raise
