@@ -12,6 +12,8 @@ import pytest
 from tests.cli.conftest import (
     AUTHOR,
     OLD_MTIME_NS,
+    Dw,
+    base_env,
     deny_mkdir_below,
     deny_open,
     generated_files,
@@ -222,6 +224,28 @@ def test_import_names_what_it_left_out(dw, repo_name, tmp_path):
     text = dw.ok("import", str(folder), repo_name, "-m", "z").stderr
     assert "left out 8 entries" in text and "more3 (symbolic link) and 3 more\n" in text
     assert [e["path"] for e in dw.json("ls", repo_name, "main", "-r")] == ["a.txt"]
+
+
+def test_import_leaves_out_the_installations_own_files(tmp_path):
+    project = write_tree(tmp_path / "project", {"a.csv": b"1", "raw/b.csv": b"2"})
+    dw = Dw(
+        {
+            **base_env(f"sqlite:///{project / 'meta.db'}", tmp_path),
+            "STORAGE_PATH": str(project / ".dataworkflow"),
+            "DW_CACHE_DIR": str(project / "cache"),
+            "S3_BUCKET": "",
+        }
+    )
+    dw.ok("repo", "create", "data")
+
+    first = dw.json("import", str(project), "data", "-m", "one")
+
+    assert (first["files"], first["files_stored"]) == (2, 2)
+    assert [e["path"] for e in dw.json("ls", "data", "main", "-r")] == ["a.csv", "raw/b.csv"]
+    assert dw.json("import", str(project), "data", "-m", "two")["created"] is False
+    for own in (project / ".dataworkflow", project / ".dataworkflow" / "objects"):
+        dw.fails("import", str(own), "data", "-m", "x", message="keeps its own data")
+    assert len(dw.json("log", "data")) == 1
 
 
 def test_author_from_option_and_environment(dw, repo_name, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dataworkflow.errors import InvalidInput
-from dataworkflow.services.ignore import ignore_rule_from_lines, load_ignore_rule
+from dataworkflow.services.ignore import ignore_rule_from_lines, leaving_out, load_ignore_rule
 
 PATTERNS = [
     "# comment",
@@ -79,3 +79,21 @@ def test_commit_folder_skips_ignored_files_and_folders(repo, tmp_path):
         "keep.log",
         "sub/b.csv",
     ]
+
+
+def test_leaving_out_adds_the_paths_inside_the_folder(tmp_path):
+    folder = tmp_path / "data"
+    (folder / "store").mkdir(parents=True)
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "alias").symlink_to(folder)
+    own = [folder / "store", folder / "meta.db", tmp_path / "data2", tmp_path / "elsewhere"]
+
+    rule = leaving_out(ignore_rule_from_lines(["*.log"]), tmp_path / "alias", own)
+
+    assert rule is not None
+    assert rule("store", True) and rule("meta.db", False) and rule("x.log", False)
+    assert not rule("store2", True) and not rule("sub/store", True) and not rule("a", False)
+    assert leaving_out(None, folder, [tmp_path / "data2"]) is None
+    for inside in (folder / "store", folder / "store" / "deeper"):
+        with pytest.raises(InvalidInput, match="keeps its own data"):
+            leaving_out(None, inside, own)

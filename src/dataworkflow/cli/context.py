@@ -64,6 +64,8 @@ def load_settings() -> Settings:
 
 
 CHECKPOINT_PAGES = 10_000
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", ".gc-lock")
+"""Files beside a SQLite database: its log, shared memory, rollback journal and gc lock."""
 """The SQLite write-ahead log a command may fill (~40 MB) before a commit of its own
 copies the log into the database file; below that, closing the last connection does it.
 A re-import writes ~1,100 pages: with SQLite's default of 1,000, its commit waited on
@@ -230,6 +232,27 @@ class Backend:
 
             return RemoteRepository(self.client(), name)
         return self.repository(name)
+
+    def own_paths(self) -> list[Path]:
+        """What this installation writes on this machine: an import leaves it out.
+
+        The cache folder, and in local mode a local storage folder and a SQLite database
+        with its companion files.
+        """
+        paths = [self.cache_dir()]
+        if self.remote:
+            return paths
+        settings = self.settings
+        if not settings.s3_bucket:
+            paths.append(Path(settings.storage_path))
+        from dataworkflow.metadata.engine import normalize_url
+
+        url = normalize_url(settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            database = Path(url.database)
+            paths.append(database)
+            paths += [database.with_name(database.name + s) for s in SQLITE_COMPANIONS]
+        return paths
 
     def cache_dir(self) -> Path:
         """``DW_CACHE_DIR``, else ``${XDG_CACHE_HOME:-~/.cache}/dataworkflow``."""

@@ -13,7 +13,7 @@ from dataworkflow.cli.context import Backend, pass_backend
 from dataworkflow.cli.errors import Interrupted
 from dataworkflow.cli.interrupt import DeferredInterrupt
 from dataworkflow.cli.output import count, echo_json, format_size, quote_path, short_id
-from dataworkflow.services.ignore import load_ignore_rule
+from dataworkflow.services.ignore import leaving_out, load_ignore_rule
 from dataworkflow.services.repository import Repository
 from dataworkflow.services.statcache import FileStatCache
 
@@ -85,7 +85,7 @@ def import_(
     repository = backend.any_repository(repo)
     name, email = author or backend.default_author()
     target = branch or repository.default_branch
-    ignore = load_ignore_rule(local_dir)
+    ignore = leaving_out(load_ignore_rule(local_dir), local_dir, backend.own_paths())
     with (
         DeferredInterrupt() as interrupt,
         FileStatCache.for_folder(backend.cache_dir(), local_dir) as cache,

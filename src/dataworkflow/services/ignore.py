@@ -9,6 +9,7 @@ file itself is imported like any other file unless it ignores itself.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,3 +50,39 @@ def load_ignore_rule(folder: Path) -> IgnoreRule | None:
     except UnicodeDecodeError:
         raise InvalidInput(f"{str(path)!r} is not valid UTF-8") from None
     return ignore_rule_from_lines(text.splitlines())
+
+
+def leaving_out(rule: IgnoreRule | None, folder: Path, paths: Iterable[Path]) -> IgnoreRule | None:
+    """``rule``, also leaving out those of ``paths`` that lie inside ``folder``.
+
+    An installation's own storage folder and SQLite database inside the folder it imports
+    would be imported into themselves, growing with every import and read while being
+    written; they are left out as Git leaves out ``.git``.
+
+    Raises:
+        InvalidInput: if ``folder`` is one of ``paths`` or lies inside one.
+    """
+    root = os.path.realpath(folder)
+    inside: set[str] = set()
+    for path in paths:
+        real = os.path.realpath(path)
+        if _within(root, real):
+            raise InvalidInput(
+                f"cannot import {str(folder)!r}: it is (or is inside) {real!r},"
+                " where this installation keeps its own data"
+            )
+        if _within(real, root):
+            inside.add(os.path.relpath(real, root).replace(os.sep, "/"))
+    if not inside:
+        return rule
+
+    def ignored(relpath: str, is_dir: bool) -> bool:
+        return relpath in inside or (rule is not None and rule(relpath, is_dir))
+
+    return ignored
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or below it (both absolute and resolved)."""
+    rel = os.path.relpath(path, folder)
+    return rel == os.curdir or not (rel == os.pardir or rel.startswith(os.pardir + os.sep))
