@@ -166,10 +166,14 @@ class IntegrityError(DataWorkflowError):
 class ChecksumMismatch(IntegrityError):
     """Bytes read back do not hash to the id they were stored under."""
 
-    def __init__(self, expected: str, got: str) -> None:
-        super().__init__(f"checksum mismatch: expected {expected}, got {got}")
+    def __init__(self, expected: str, got: str, path: str | None = None) -> None:
+        message = f"checksum mismatch: expected {expected}, got {got}"
+        if path is not None:
+            message = f"{path!r}: the stored bytes do not match their id ({message})"
+        super().__init__(message)
         self.expected = expected
         self.got = got
+        self.path = path
 
 
 class StorageError(DataWorkflowError):

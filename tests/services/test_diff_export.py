@@ -96,8 +96,9 @@ def test_export_detects_corrupt_bytes(repo, tmp_path):
     path = Path(repo.storage._path(blob))
     path.chmod(0o644)
     path.write_bytes(b"tampered")
-    with pytest.raises(ChecksumMismatch):
+    with pytest.raises(ChecksumMismatch, match=r"^'f': the stored bytes do not match") as caught:
         repo.export("main", tmp_path / "out")
+    assert (caught.value.path, caught.value.expected) == ("f", blob)
     assert not (tmp_path / "out" / "f").exists()
 
 
@@ -133,7 +134,7 @@ def test_export_of_many_files_detects_a_corrupt_one(repo, tmp_path):
     path = Path(repo.storage._path(blob))
     path.chmod(0o644)
     path.write_bytes(b"tampered")
-    with pytest.raises(ChecksumMismatch):
+    with pytest.raises(ChecksumMismatch, match=r"^'f123': the stored bytes do not match"):
         repo.export("main", tmp_path / "out")
     assert not (tmp_path / "out" / "f123").exists()
 

@@ -956,11 +956,18 @@ class Repository:
             else:
                 blobs.append((item.entry.id, target, item.entry.mode is FileMode.EXECUTABLE))
         files = written = 0
-        for size in self._get_files(blobs):
-            files += 1
-            written += size
-            if progress:
-                progress(files, written)
+        try:
+            for size in self._get_files(blobs):
+                files += 1
+                written += size
+                if progress:
+                    progress(files, written)
+        except ChecksumMismatch as exc:  # name the file: the id alone tells a user little
+            damaged = [t for object_id, t, _ in blobs if object_id == exc.expected]
+            if not damaged or exc.path is not None:
+                raise
+            where = os.path.relpath(damaged[0], base)
+            raise ChecksumMismatch(exc.expected, exc.got, where) from None
         return ExportStats(files, written, folders)
 
     def _get_files(self, blobs: list[tuple[ObjectId, str, bool]]) -> Iterator[int]:
