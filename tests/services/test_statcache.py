@@ -140,11 +140,15 @@ def test_a_damaged_file_is_ignored_and_replaced(tmp_path, damage):
 
 
 def test_malformed_records_are_ignored(tmp_path):
+    def listing(files, subfolders=()):
+        return marshal.dumps((files, subfolders), 2)
+
     path = tmp_path / "c"
     records = {
-        "": ((file("a.txt"), file("b.txt")), (ID_A, "not-an-id"), (), "not-a-tree"),
+        "": (listing((file("a.txt"), file("b.txt"))), marshal.dumps((ID_A, "bad")), "not-a-tree"),
         "x": "not a record",
-        "y": ((file("c.txt"),), (), (), TREE),  # ids do not match the files
+        "y": (listing((file("c.txt"),)), marshal.dumps(()), TREE),  # ids do not match the files
+        "z": (b"not marshal data", b"\xff", TREE),
     }
     payload = marshal.dumps(records)
     path.write_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
@@ -155,6 +159,30 @@ def test_malformed_records_are_ignored(tmp_path):
         assert cache.lookup("x/a.txt", 1, OLD) is None
         assert cache.lookup_tree("x", (), ()) is None
         assert cache.lookup("y/c.txt", 1, OLD) is None
+        assert cache.lookup("z/c.txt", 1, OLD) is None
+        assert cache.lookup_tree("z", (), ()) is None
+
+
+def test_a_file_of_the_previous_format_is_read(tmp_path):
+    """Version 2 kept each folder as tuples: an upgrade must not re-read every file."""
+    path = tmp_path / "c"
+    records = {
+        "": ((file("a.txt"), file("b.txt")), (ID_A, "not-an-id"), ("v",), None),
+        "v": ((file("d.txt", size=3),), (ID_A,), (), TREE),
+        "x": "not a record",
+    }
+    payload = marshal.dumps(records)
+    path.write_bytes(b"dataworkflow stat cache 2\n" + hashlib.sha256(payload).digest() + payload)
+    with open_cache(path) as cache:
+        assert cache.lookup("a.txt", 1, OLD) == ID_A
+        assert cache.lookup("b.txt", 1, OLD) is None
+        assert cache.lookup_tree("v", (file("d.txt", size=3),), ()) == TREE
+        assert cache.lookup_tree("v", (file("d.txt", size=4),), ()) is None
+        assert cache.entry_count == 3
+        cache.save()
+    assert path.read_bytes().startswith(MAGIC)
+    with open_cache(path) as cache:
+        assert cache.lookup_tree("v", (file("d.txt", size=3),), ()) == TREE
 
 
 def test_a_marshalled_non_dict_is_ignored(tmp_path):

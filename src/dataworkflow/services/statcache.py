@@ -15,12 +15,17 @@ is neither trusted nor recorded, and neither is the tree id of its folder; such 
 simply hashed again next time.
 
 The file is ``marshal`` data behind a magic line and its SHA-256, written to a temporary
-file and renamed into place. Measured on 20,000 files in 1,111 folders: loading took 8 ms
-and saving 3 ms, against 130 ms and 30 ms for the SQLite table of one row per file this
-replaced (and 17 + 25 ms for JSON). marshal is not meant for untrusted data, which is why
-the checksum must match before it is read; the file lives in the user's own cache folder.
-A file that is missing, foreign or damaged is ignored (and replaced on the next save); a
-location that cannot be written at all leaves the cache in memory, with a warning.
+file and renamed into place: one record per folder, whose listing and file ids are
+themselves marshalled bytes. So an unchanged folder is recognised by comparing bytes
+(marshal version 2 writes no back-references: equal listings give equal bytes), and only
+changed folders are ever decoded or encoded. Measured on 200,000 files in 10,000
+folders: loading the file took 54 ms and saving it 42 ms, against 129 and 53 ms when
+every file was a tuple of its own in it (version 2, which is still read), and a re-import
+of the unchanged folder 0.79 s against 0.86 s (medians of 6). marshal is not meant for
+untrusted data, which is why the checksum must match before it is read; the file lives in
+the user's own cache folder. A file that is missing, foreign or damaged is ignored (and
+replaced on the next save); a location that cannot be written at all leaves the cache in
+memory, with a warning.
 """
 
 from __future__ import annotations
@@ -34,19 +39,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeGuard
 
 from dataworkflow.core.ids import ObjectId, is_object_id
 
 RACY_WINDOW_NS = 2_000_000_000
-MAGIC = b"dataworkflow stat cache 2\n"
+MAGIC = b"dataworkflow stat cache 3\n"
+_MAGIC_2 = b"dataworkflow stat cache 2\n"
 _DIGEST_SIZE = 32
 _MARSHAL_VERSION = 4
+_RECORD_MARSHAL_VERSION = 2  # no back-references: the same value always gives the same bytes
 
 FileStat = tuple[str, int, int, bool]
 """``(name, size, mtime_ns, executable)`` of one file, as a folder scan lists it."""
-FolderRecord = tuple[tuple[FileStat, ...], tuple[str | None, ...], tuple[str, ...], str | None]
-"""``(files, their ids, subfolder names, tree id)``; an id is None where it was racy, and
-the tree id is ``""`` for a folder with no files below it."""
+FolderRecord = tuple[bytes, bytes, str | None]
+"""``(listing, ids, tree id)``: the marshalled ``(files, subfolder names)`` and ids of the
+files (None where one was racy); the tree id is ``""`` for a folder with no files below
+it, None when unknown."""
 
 
 def stat_cache_path(cache_dir: Path, folder: Path) -> Path:
@@ -138,12 +147,12 @@ class FileStatCache:
         folder has no files below it. A hit keeps the record for the next save.
         """
         record = self._loaded.get(folder)
-        if not isinstance(record, tuple) or len(record) != 4:
+        if not _is_record(record):
             return None
-        tree = record[3]
-        if record[0] != files or record[2] != subfolders or not isinstance(tree, str):
+        tree = record[2]
+        if not isinstance(tree, str) or (tree and not is_object_id(tree)):
             return None
-        if tree and not is_object_id(tree):
+        if _listing(files, subfolders) != record[0]:
             return None
         self._kept[folder] = record
         return tree
@@ -155,9 +164,9 @@ class FileStatCache:
         ids and tree are recorded together.
         """
         record = self._loaded.get(folder)
-        if not isinstance(record, tuple) or len(record) != 4:
+        if not _is_record(record):
             return None
-        tree = record[3]
+        tree = record[2]
         return tree if isinstance(tree, str) and is_object_id(tree) else None
 
     def record_folder(
@@ -178,18 +187,18 @@ class FileStatCache:
                 None if file[2] >= cutoff else i for file, i in zip(files, ids, strict=True)
             )
             tree = None
-        self._kept[folder] = (files, tuple(ids), subfolders, tree)
+        self._kept[folder] = (
+            _listing(files, subfolders),
+            marshal.dumps(tuple(ids), _RECORD_MARSHAL_VERSION),
+            tree,
+        )
 
     # --- the file ---------------------------------------------------------------------
 
     @property
     def entry_count(self) -> int:
         """How many files the loaded (or last saved) records hold."""
-        return sum(
-            len(record[0])
-            for record in self._loaded.values()
-            if isinstance(record, tuple) and record and isinstance(record[0], tuple)
-        )
+        return sum(len(_index(record)) for record in self._loaded.values())
 
     def save(self) -> None:
         """Write the records kept or recorded since opening, and drop the others.
@@ -222,11 +231,31 @@ class FileStatCache:
         self.close()
 
 
+def _listing(files: tuple[FileStat, ...], subfolders: tuple[str, ...]) -> bytes:
+    """A folder's listing as the bytes its record keeps."""
+    return marshal.dumps((files, subfolders), _RECORD_MARSHAL_VERSION)
+
+
+def _is_record(record: object) -> TypeGuard[FolderRecord]:
+    return (
+        isinstance(record, tuple)
+        and len(record) == 3
+        and isinstance(record[0], bytes)
+        and isinstance(record[1], bytes)
+    )
+
+
 def _index(record: object) -> dict[str, tuple[int, int, object]]:
     """``name -> (size, mtime_ns, id)`` of a loaded folder record (empty if malformed)."""
-    if not isinstance(record, tuple) or len(record) != 4:
+    if not _is_record(record):
         return {}
-    files, ids = record[0], record[1]
+    try:
+        listing, ids = marshal.loads(record[0]), marshal.loads(record[1])
+    except (EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(listing, tuple) or len(listing) != 2:
+        return {}
+    files = listing[0]
     if not isinstance(files, tuple) or not isinstance(ids, tuple) or len(files) != len(ids):
         return {}
     index: dict[str, tuple[int, int, object]] = {}
@@ -236,6 +265,23 @@ def _index(record: object) -> dict[str, tuple[int, int, object]]:
     return index
 
 
+def _from_version_2(records: dict[object, object]) -> dict[str, object]:
+    """Version 2's records (one tuple of tuples per folder) as version 3's."""
+    converted: dict[str, object] = {}
+    for folder, record in records.items():
+        if not isinstance(folder, str) or not isinstance(record, tuple) or len(record) != 4:
+            continue
+        files, ids, subfolders, tree = record
+        if isinstance(files, tuple) and isinstance(ids, tuple) and isinstance(subfolders, tuple):
+            with contextlib.suppress(ValueError):  # unmarshallable: left out
+                converted[folder] = (
+                    _listing(files, subfolders),
+                    marshal.dumps(ids, _RECORD_MARSHAL_VERSION),
+                    tree,
+                )
+    return converted
+
+
 def _load(path: Path) -> dict[str, object]:
     """The records in ``path``; empty when it is missing, foreign or damaged."""
     try:
@@ -243,13 +289,17 @@ def _load(path: Path) -> dict[str, object]:
     except OSError:
         return {}
     head, digest = len(MAGIC), len(MAGIC) + _DIGEST_SIZE
-    if data[:head] != MAGIC or hashlib.sha256(data[digest:]).digest() != data[head:digest]:
+    if data[:head] not in (MAGIC, _MAGIC_2):
+        return {}
+    if hashlib.sha256(data[digest:]).digest() != data[head:digest]:
         return {}
     try:
         records = marshal.loads(data[digest:])
     except (EOFError, ValueError, TypeError):
         return {}
-    return records if isinstance(records, dict) else {}
+    if not isinstance(records, dict):
+        return {}
+    return records if data[:head] == MAGIC else _from_version_2(records)
 
 
 def _write(path: Path, records: dict[str, object]) -> None:
