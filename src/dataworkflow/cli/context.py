@@ -64,12 +64,12 @@ def load_settings() -> Settings:
 
 
 CHECKPOINT_PAGES = 10_000
-SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", ".gc-lock")
-"""Files beside a SQLite database: its log, shared memory, rollback journal and gc lock."""
 """The SQLite write-ahead log a command may fill (~40 MB) before a commit of its own
 copies the log into the database file; below that, closing the last connection does it.
 A re-import writes ~1,100 pages: with SQLite's default of 1,000, its commit waited on
 the copy and its two fsyncs (~55 ms here), which the agent now does after replying."""
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", ".gc-lock")
+"""Files beside a SQLite database: its log, shared memory, rollback journal and gc lock."""
 
 
 class Housekeeping:

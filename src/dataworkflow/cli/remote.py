@@ -28,11 +28,7 @@ from dataworkflow.client import (
 from dataworkflow.core.hashing import CHUNK_SIZE
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import FileMode
-from dataworkflow.errors import (
-    ChecksumMismatch,
-    DataWorkflowError,
-    PathNotFound,
-)
+from dataworkflow.errors import ChecksumMismatch, DataWorkflowError, PathNotFound
 from dataworkflow.services.export import (
     ExportProgress,
     ExportStats,
@@ -209,8 +205,8 @@ class RemoteRepository:
                 )
                 sources.setdefault(local.id, local)
         skipped = tuple(scan.skipped)
-        if start is not None:
-            head = self._start_branch(branch, start)
+        if start is not None:  # AlreadyExists if someone created it meanwhile
+            head = self.client.create_branch(self.name, branch, start)
         if not puts and not deletes and head is not None:
             tree = self.client.get_commit(self.name, head).commit.tree
             return CommitResult(head, tree, False, head, skipped=skipped)
@@ -252,10 +248,6 @@ class RemoteRepository:
             stored_bytes,
             skipped,
         )
-
-    def _start_branch(self, branch: str, start: ObjectId) -> ObjectId:
-        """Create ``branch`` at ``start`` for an import (AlreadyExists if someone did)."""
-        return self.client.create_branch(self.name, branch, start)
 
     def _remote_files(self, head: str | None, prefix: str) -> dict[str, tuple[str, FileMode]]:
         """``relpath -> (blob id, mode)`` of the files below ``prefix`` on the server."""
