@@ -8,6 +8,7 @@ containing a newline or a tab cannot break a line-oriented reader.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -56,13 +57,17 @@ def short_id(object_id: str | None) -> str:
     return object_id[:SHORT_ID] if object_id else "(none)"
 
 
+_PLAIN_PATH = re.compile(r'[^"\\\x00-\x1f\x7f]*')
+"""A path that needs no quoting (a character test per character took 1.6 s of 200,000)."""
+
+
 def quote_path(path: str) -> str:
     """``path`` as Git prints it: C-quoted when it holds special characters.
 
     Control characters, double quotes and backslashes are escaped and the whole path put
     in double quotes; anything else (non-ASCII too) is kept, like ``core.quotePath=false``.
     """
-    if not any(c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if _PLAIN_PATH.fullmatch(path):
         return path
     out = []
     for c in path:

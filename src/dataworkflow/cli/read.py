@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 LOG_PAGE = 1000
+ECHO_BATCH = 1000
+"""Lines written by one echo in long listings."""
 
 
 @click.command("cat")
@@ -99,8 +101,8 @@ def ls(
     if as_json:
         echo_json([entry_json(item) for item in items])
         return
-    for item in items:
-        click.echo(ls_line(item))
+    for start in range(0, len(items), ECHO_BATCH):  # an echo per line: 1.4 s of 200,000
+        click.echo("\n".join(map(ls_line, items[start : start + ECHO_BATCH])))
 
 
 @click.command("log")

@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 from dataworkflow.core.ids import ObjectId
 from dataworkflow.core.objects import EntryKind, FileMode, Tree, TreeEntry
 from dataworkflow.metadata._sql import chunked, insert_ignoring_duplicates
-from dataworkflow.metadata.convert import entry_from_row, entry_to_values
+from dataworkflow.metadata.convert import entry_to_values
 from dataworkflow.metadata.tables import BlobRow, TreeEntryRow, TreeRow
 
 _ENTRIES = TreeEntryRow.__table__
 _BLOBS = BlobRow.__table__
+_MODES = {mode.value: (mode, mode.kind) for mode in FileMode}
+"""A stored mode and its entry kind (trusted: modes were validated when written)."""
 KINDS: tuple[str, ...] = get_args(EntryKind)
 """Every entry kind: entries are keyed by (tree, kind, name), so a lookup by name that
 names every kind seeks the key once per kind instead of reading the whole tree."""
@@ -124,16 +126,24 @@ def insert_trees(session: Session, repository_id: int, trees: Sequence[Tree]) ->
     )
 
 
+_TREE = select(_ENTRIES.c.name, _ENTRIES.c.mode, _ENTRIES.c.object_id).where(
+    _ENTRIES.c.repository_id == bindparam("repository_id"),
+    _ENTRIES.c.tree_id == bindparam("tree_id"),
+)
+"""Built once: a diff loads a tree per changed folder (ORM rows and a separate existence
+query made 4,566 trees of a 200,000-file diff take 3.8 s)."""
+
+
 def get_tree(session: Session, repository_id: int, tree_id: str) -> Tree | None:
     """A whole tree, or None if the repository does not have it."""
-    if tree_id not in existing_tree_ids(session, repository_id, [tree_id]):
-        return None
-    rows = session.scalars(
-        select(TreeEntryRow).where(
-            TreeEntryRow.repository_id == repository_id, TreeEntryRow.tree_id == tree_id
-        )
+    params = {"repository_id": repository_id, "tree_id": tree_id}
+    rows = session.connection().execute(_TREE, params).all()
+    if not rows and tree_id not in existing_tree_ids(session, repository_id, [tree_id]):
+        return None  # only the empty tree has no entries: ask whether it is there at all
+    modes = _MODES
+    return Tree(
+        TreeEntry(name, *modes[mode], ObjectId(object_id)) for name, mode, object_id in rows
     )
-    return Tree(entry_from_row(row) for row in rows)
 
 
 def get_trees(session: Session, repository_id: int, ids: Iterable[str]) -> dict[str, Tree]:
@@ -141,21 +151,44 @@ def get_trees(session: Session, repository_id: int, ids: Iterable[str]) -> dict[
 
     Walking a big folder level by level this way costs a query per level, not per folder.
     """
+    found, _ = get_trees_with_sizes(session, repository_id, ids, sizes=False)
+    return found
+
+
+def get_trees_with_sizes(
+    session: Session, repository_id: int, ids: Iterable[str], *, sizes: bool = True
+) -> tuple[dict[str, Tree], dict[str, int]]:
+    """Whole trees by id, and the size of every blob they hold (in the same queries).
+
+    A query per 500 trees: listing 200,000 files in 10,000 folders a tree at a time, two
+    queries each, took 12 s.
+    """
     wanted = sorted(existing_tree_ids(session, repository_id, ids))
     entries: dict[str, list[TreeEntry]] = {tree_id: [] for tree_id in wanted}
-    table = TreeEntryRow.__table__
-    columns = (table.c.tree_id, table.c.name, table.c.mode, table.c.object_id)
-    modes = {mode.value: mode for mode in FileMode}
+    blob_sizes: dict[str, int] = {}
+    modes = _MODES
+    columns = [_ENTRIES.c.tree_id, _ENTRIES.c.name, _ENTRIES.c.mode, _ENTRIES.c.object_id]
+    source = _ENTRIES
+    if sizes:
+        columns.append(_BLOBS.c.size)
+        source = _ENTRIES.outerjoin(
+            _BLOBS,
+            (_BLOBS.c.repository_id == _ENTRIES.c.repository_id)
+            & (_BLOBS.c.id == _ENTRIES.c.object_id)
+            & (_ENTRIES.c.kind == "blob"),
+        )
     for part in chunked(wanted):
         rows = session.execute(
-            select(*columns).where(
-                table.c.repository_id == repository_id, table.c.tree_id.in_(part)
-            )
+            select(*columns)
+            .select_from(source)
+            .where(_ENTRIES.c.repository_id == repository_id, _ENTRIES.c.tree_id.in_(part))
         ).all()
-        for tree_id, name, mode_value, object_id in rows:
-            mode = modes[mode_value]
-            entries[tree_id].append(TreeEntry(name, mode, mode.kind, ObjectId(object_id)))
-    return {tree_id: Tree(found) for tree_id, found in entries.items()}
+        for row in rows:
+            mode, kind = modes[row[2]]
+            entries[row[0]].append(TreeEntry(row[1], mode, kind, ObjectId(row[3])))
+            if sizes and row[4] is not None:
+                blob_sizes[row[3]] = row[4]
+    return {tree_id: Tree(found) for tree_id, found in entries.items()}, blob_sizes
 
 
 _ENTRY = (

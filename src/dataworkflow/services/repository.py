@@ -816,7 +816,7 @@ class Repository:
                 raise NotAFile(f"{folder.path!r} is a file, not a folder")
             prefix = f"{folder.path}/" if folder.path else ""
             if recursive:
-                listed = list(self._walk(session, folder.entry.id, prefix))
+                listed = self._walk_all(session, folder.entry.id, prefix, sizes=True)
                 if after is not None:
                     # Depth-first order is path order compared name by name: "a/x"
                     # comes before "a-b" although "-" sorts before "/" as bytes.
@@ -1050,36 +1050,24 @@ class Repository:
             entry, size = found
         return commit_id, ListedEntry("/".join(parts), entry, size)
 
-    def _walk(
-        self, session: Session, tree_id: ObjectId, prefix: str, *, sizes: bool = True
-    ) -> Iterator[ListedEntry]:
-        """Depth-first walk (folders before their content), with blob sizes if asked."""
-        tree = self._load_tree(session, tree_id)
-        known = (
-            object_queries.blob_sizes(
-                session, self.id, (e.id for e in tree.entries if e.kind == "blob")
-            )
-            if sizes
-            else {}
-        )
-        for entry in tree.entries:
-            path = prefix + entry.name
-            yield ListedEntry(path, entry, known.get(entry.id))
-            if entry.kind == "tree":
-                yield from self._walk(session, entry.id, path + "/", sizes=sizes)
-
-    def _walk_all(self, session: Session, tree_id: ObjectId) -> list[ListedEntry]:
-        """Every entry below a tree, folders before their content, without sizes.
+    def _walk_all(
+        self, session: Session, tree_id: ObjectId, prefix: str = "", *, sizes: bool = False
+    ) -> list[ListedEntry]:
+        """Every entry below a tree, folders before their content, with blob sizes if asked.
 
         The folders are loaded a level at a time (a query per level, not per folder).
         """
         trees: dict[str, Tree] = {}
+        known: dict[str, int] = {}
         level = {tree_id}
         while level:
-            found = object_queries.get_trees(session, self.id, level)
+            found, found_sizes = object_queries.get_trees_with_sizes(
+                session, self.id, level, sizes=sizes
+            )
             if missing := level - found.keys():
                 raise ObjectNotFound(min(missing), kind="tree")
             trees.update(found)
+            known.update(found_sizes)
             level = {
                 entry.id
                 for tree in found.values()
@@ -1091,11 +1079,11 @@ class Repository:
         def visit(tree: Tree, prefix: str) -> None:
             for entry in tree.entries:
                 path = prefix + entry.name
-                listed.append(ListedEntry(path, entry, None))
+                listed.append(ListedEntry(path, entry, known.get(entry.id)))
                 if entry.kind == "tree":
                     visit(trees[entry.id], path + "/")
 
-        visit(trees[tree_id], "")
+        visit(trees[tree_id], prefix)
         return listed
 
     def _delete_ref(self, ref: str, expected: str | None) -> ObjectId:
