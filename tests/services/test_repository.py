@@ -933,6 +933,38 @@ def test_list_tree_paginates_folders_first_by_name(repo):
         repo.read_file("main", "top/inner")
 
 
+def test_recursive_pages_continue_the_walk_exactly_and_load_only_their_folders(repo, monkeypatch):
+    names = ["a-b", "a/x", "a/y/z", "a/y-1", "a.c", "b", "é/1", "z/z/z/z", "a/y/zz"]
+    names += [f"wide/d{i}/f{j}" for i in range(20) for j in range(3)]
+    repo.commit("main", [Put(name, name.encode()) for name in names], "tricky")
+    full = repo.list_tree("main", recursive=True)
+    paths = [e.path for e in full]
+    assert paths.index("a/y/zz") < paths.index("a/y-1") < paths.index("a-b")  # name by name
+    for start in range(-1, len(full)):
+        after = full[start].path if start >= 0 else None
+        for limit in (1, 4):
+            page = repo.list_tree("main", recursive=True, after=after, limit=limit)
+            assert page == full[start + 1 : start + 1 + limit], (after, limit)
+    inside = repo.list_tree("main", "a", recursive=True)
+    assert repo.list_tree("main", "a", recursive=True, after="y", limit=2) == inside[2:4]
+
+    from dataworkflow.metadata import objects
+
+    loaded: list[str] = []
+    load = objects.get_trees_with_sizes
+
+    def recording(session, repository_id, ids, **kwargs):
+        ids = list(ids)
+        loaded.extend(ids)
+        return load(session, repository_id, ids, **kwargs)
+
+    monkeypatch.setattr(objects, "get_trees_with_sizes", recording)
+    page = repo.list_tree("main", recursive=True, after="a/y/z", limit=2)
+    assert [e.path for e in page] == ["a/y/zz", "a/y-1"]
+    wide = {e.entry.id for e in full if e.path.startswith("wide")}
+    assert loaded and not wide & set(loaded)  # only the folders on the way: root, a, a/y
+
+
 def test_a_recursive_listing_loads_a_level_of_folders_per_query(repo):
     """Not a query per folder: 10,000 folders took 12 s that way."""
     from sqlalchemy import event

@@ -816,13 +816,9 @@ class Repository:
                 raise NotAFile(f"{folder.path!r} is a file, not a folder")
             prefix = f"{folder.path}/" if folder.path else ""
             if recursive:
-                listed = self._walk_all(session, folder.entry.id, prefix, sizes=True)
-                if after is not None:
-                    # Depth-first order is path order compared name by name: "a/x"
-                    # comes before "a-b" although "-" sorts before "/" as bytes.
-                    cut = _path_key(prefix + after)
-                    listed = [e for e in listed if _path_key(e.path) > cut]
-                return listed[:limit] if limit is not None else listed
+                if after is None and limit is None:
+                    return self._walk_all(session, folder.entry.id, prefix, sizes=True)
+                return self._walk_page(session, folder.entry.id, prefix, after, limit)
             after_kind = None
             if folders_first and after is not None:
                 after_kind, _, after = after.partition(":")
@@ -1049,6 +1045,46 @@ class Repository:
                 raise PathNotFound("/".join(parts[: depth + 1]), rev)
             entry, size = found
         return commit_id, ListedEntry("/".join(parts), entry, size)
+
+    def _walk_page(
+        self,
+        session: Session,
+        tree_id: ObjectId,
+        prefix: str,
+        after: str | None,
+        limit: int | None,
+    ) -> list[ListedEntry]:
+        """Up to ``limit`` entries of the depth-first walk below a tree, after ``after``.
+
+        Depth-first order is path order compared name by name ("a/x" comes before "a-b"
+        although "-" sorts before "/" as bytes), so the walk skips every folder that lies
+        wholly before ``after``, and stops once the page is full: a page loads only the
+        folders it lists and those on the way to it. (Walking everything for each page
+        made listing 200,000 files by pages of 1,000 take minutes.)
+        """
+        cut = _path_key(after) if after is not None else None
+        listed: list[ListedEntry] = []
+
+        def visit(tree_id: ObjectId, parts: tuple[bytes, ...], path: str) -> bool:
+            """Add the tree's entries after the cut; False once the page is full."""
+            found, sizes = object_queries.get_trees_with_sizes(session, self.id, [tree_id])
+            if tree_id not in found:
+                raise ObjectNotFound(tree_id, kind="tree")
+            for entry in found[tree_id].entries:
+                key = (*parts, entry.name.encode("utf-8"))
+                listed_here = cut is None or key > cut
+                if cut is not None and not listed_here and key != cut[: len(key)]:
+                    continue  # before the cut, and so is everything below it
+                if listed_here:
+                    if limit is not None and len(listed) >= limit:
+                        return False
+                    listed.append(ListedEntry(path + entry.name, entry, sizes.get(entry.id)))
+                if entry.kind == "tree" and not visit(entry.id, key, f"{path}{entry.name}/"):
+                    return False
+            return True
+
+        visit(tree_id, (), prefix)
+        return listed
 
     def _walk_all(
         self, session: Session, tree_id: ObjectId, prefix: str = "", *, sizes: bool = False
