@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from dataworkflow.core.ids import ObjectId
-from dataworkflow.core.objects import Commit, FileMode, Signature, Tree, TreeEntry
+from dataworkflow.core.objects import Commit, FileMode, Signature, TreeEntry
 from dataworkflow.metadata.tables import CommitRow, TreeEntryRow
 
 
@@ -13,11 +13,6 @@ def entry_from_row(row: TreeEntryRow) -> TreeEntry:
     """A TreeEntry from its row (trusted: it was validated when written)."""
     mode = FileMode(row.mode)
     return TreeEntry(row.name, mode, mode.kind, ObjectId(row.object_id))
-
-
-def tree_from_rows(rows: Iterable[TreeEntryRow]) -> Tree:
-    """A Tree from all of its entry rows."""
-    return Tree(entry_from_row(row) for row in rows)
 
 
 def entry_to_values(repository_id: int, tree_id: ObjectId, entry: TreeEntry) -> dict[str, object]:
